@@ -1,0 +1,115 @@
+"""Batch augmentation on uint8 tensors, on whatever device holds them.
+
+One affine warp per batch (``affine_grid`` + ``grid_sample``) composes crop, scale,
+rotation and flips, so no per-image PIL work sits on the training path and the same
+code runs on CPU and GPU. Randomness comes from an explicit ``torch.Generator`` so a
+run's augmentation is a function of its seed, stage and epoch (exact resume).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentRecipe:
+    """Random affine augmentation; ranges are inclusive, probabilities in [0, 1]."""
+
+    #: Area fraction of the random crop (1, 1 disables cropping).
+    crop_area: tuple[float, float] = (1.0, 1.0)
+    #: Aspect-ratio range of the crop (log-uniform).
+    crop_ratio: tuple[float, float] = (1.0, 1.0)
+    rotation_deg: float = 0.0
+    hflip: float = 0.0
+    vflip: float = 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        return (self.crop_area == (1.0, 1.0) and self.rotation_deg == 0
+                and self.hflip == 0 and self.vflip == 0)
+
+
+AUGMENTATIONS: dict[str, AugmentRecipe] = {
+    "none": AugmentRecipe(),
+    # Paper W: random crop then resize to the input size, random horizontal flip.
+    "w": AugmentRecipe(crop_area=(0.64, 1.0), crop_ratio=(3 / 4, 4 / 3), hflip=0.5),
+    # Paper F: horizontal and (as printed) vertical flips at p=0.5, rotation +-10 deg.
+    "f": AugmentRecipe(rotation_deg=10.0, hflip=0.5, vflip=0.5),
+    # Paper F without the vertical flip (upside-down faces rarely help FER).
+    "f_novflip": AugmentRecipe(rotation_deg=10.0, hflip=0.5),
+}
+
+NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    # ImageNet statistics (what paper W printed for its pipeline).
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    # VGGFace2 weights: RGB mean subtraction in 0-255 units, no std.
+    "vggface2": ((131.0912 / 255, 103.8827 / 255, 91.4953 / 255), (1 / 255,) * 3),
+    "none": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+
+
+def get_recipe(name: str) -> AugmentRecipe:
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {name!r}; valid: {', '.join(AUGMENTATIONS)}")
+    return AUGMENTATIONS[name]
+
+
+def _uniform(n: int, low: float, high: float, g: torch.Generator, device) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=g, device=device)
+
+
+def _flip_signs(n: int, p: float, g: torch.Generator, device) -> torch.Tensor:
+    return torch.where(torch.rand(n, generator=g, device=device) < p, -1.0, 1.0)
+
+
+def random_affine_params(n: int, recipe: AugmentRecipe, g: torch.Generator,
+                         device) -> torch.Tensor:
+    """Draw ``n`` affine matrices (n, 2, 3) mapping output to input normalised coordinates."""
+    area = _uniform(n, *recipe.crop_area, g, device)
+    log_r = _uniform(n, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), g, device)
+    ratio = torch.exp(log_r)
+    sx = torch.sqrt(area * ratio).clamp(max=1.0)
+    sy = torch.sqrt(area / ratio).clamp(max=1.0)
+    # Crop centre anywhere that keeps the crop inside the image.
+    tx = (1 - sx) * _uniform(n, -1.0, 1.0, g, device)
+    ty = (1 - sy) * _uniform(n, -1.0, 1.0, g, device)
+    angle = torch.deg2rad(_uniform(n, -recipe.rotation_deg, recipe.rotation_deg, g, device))
+    fx = _flip_signs(n, recipe.hflip, g, device)
+    fy = _flip_signs(n, recipe.vflip, g, device)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([
+        torch.stack([cos * sx * fx, -sin * sy * fy, tx], dim=1),
+        torch.stack([sin * sx * fx, cos * sy * fy, ty], dim=1),
+    ], dim=1)
+    return theta
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 in [0, 1]."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    return images.float().div_(255.0)
+
+
+def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
+    """Augment a uint8 batch; returns float32 in [0, 1] on the same device."""
+    x = to_float(images)
+    if recipe.is_identity:
+        return x
+    theta = random_affine_params(x.shape[0], recipe, g, x.device)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # Reflection padding avoids black corners after rotation.
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def normalize(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Channel-wise normalisation; single-channel inputs use the channel means."""
+    if name not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATIONS)}")
+    mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype) for v in NORMALIZATIONS[name])
+    if x.shape[1] == 1:
+        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
+    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)

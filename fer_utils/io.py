@@ -1,0 +1,58 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename.
+
+A run killed at any moment leaves either the old file or the new one, never a
+truncated mix, so checkpoints, metrics and tables survive interruptions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import yaml
+
+
+def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_yaml(path: str | Path, obj: Any) -> Path:
+    return write_text(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def torch_save(path: str | Path, obj: Any) -> Path:
+    return _atomic(path, lambda p: torch.save(obj, p))
+
+
+def save_npz(path: str | Path, arrays: dict) -> Path:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    return _atomic(path, write)
+
+
+def save_figure(path: str | Path, fig) -> Path:
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    return _atomic(path, lambda p: fig.savefig(p, format=suffix, dpi=120, bbox_inches="tight"))

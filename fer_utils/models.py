@@ -1,0 +1,177 @@
+"""Backbones of the two papers behind one ``create_model`` call.
+
+Architectures come from timm (no hand-written networks):
+
+=============  ==========================  ==========================================
+name           timm architecture           used by
+=============  ==========================  ==========================================
+seresnet50     ``legacy_seresnet50``       paper W (the VGGFace2 port's layout:
+                                           stride on the first 1x1 conv, ceil-mode pool)
+resnet50       ``resnet50``                paper W baseline (Table 6)
+inception_v3   ``inception_v3``            paper F (299 px)
+vgg16          ``vgg16``                   paper F ablation (VGG-Face layout, fc7 = 4096-d)
+resnet18       ``resnet18``                paper F ablation; the CPU-sized backbone
+=============  ==========================  ==========================================
+
+Two heads sit on the pooled backbone features:
+
+* ``w`` (paper W, Table 2): FC to 512 -> FC to K. ``forward`` returns the logits and
+  the 512-d embedding that center / weighted-cluster loss act on.
+* ``f`` (paper F): dropout 0.5 -> FC to K, weights drawn from N(0, 0.001^2).
+  ``forward`` returns the logits and ``None`` (no embedding).
+
+Weights are random here; pre-trained weights are loaded from local files elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HEADS = ("w", "f")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build a backbone and which modules form its stages 1-3."""
+
+    timm_name: str
+    #: Top-level children frozen by ``freeze_stages`` (stem + first two residual stages).
+    early_stages: tuple[str, ...]
+    #: Inputs smaller than this are bilinearly upsampled (the net cannot run below it).
+    min_input_size: int = 32
+    timm_kwargs: tuple[tuple[str, object], ...] = ()
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    # legacy_seresnet50 computes the VGGFace2 SE-ResNet-50's function; drop_rate
+    # defaults to 0.2 in timm, which the port does not have.
+    "seresnet50": BackboneSpec("legacy_seresnet50", ("layer0", "pool0", "layer1", "layer2"),
+                               timm_kwargs=(("drop_rate", 0.0),)),
+    "resnet50": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    "resnet18": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    # Inception-v3's stem and its first Inception block group (Mixed_5*) play the
+    # role of stages 1-3; the net needs at least 75 px.
+    "inception_v3": BackboneSpec(
+        "inception_v3",
+        ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Pool1", "Conv2d_3b_1x1",
+         "Conv2d_4a_3x3", "Pool2", "Mixed_5b", "Mixed_5c", "Mixed_5d"),
+        min_input_size=75),
+    # VGG16's "stages 1-3" = its first two conv blocks (features[0:10]).
+    "vgg16": BackboneSpec("vgg16", tuple(f"features.{i}" for i in range(10))),
+}
+
+
+def _check_choice(kind: str, value: str, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(sorted(valid))}")
+
+
+class FERModel(nn.Module):
+    """A timm backbone plus paper W's or paper F's classification head."""
+
+    def __init__(self, backbone: str, num_classes: int, head: str = "w", in_chans: int = 3,
+                 embedding_dim: int = 512, dropout: float = 0.5):
+        super().__init__()
+        _check_choice("backbone", backbone, BACKBONES)
+        _check_choice("head", head, HEADS)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.spec = BACKBONES[backbone]
+        self.backbone_name, self.head_type, self.num_classes = backbone, head, num_classes
+        self.backbone = timm.create_model(self.spec.timm_name, pretrained=False, num_classes=0,
+                                          in_chans=in_chans, **dict(self.spec.timm_kwargs))
+        self.num_features = self._probe_num_features(in_chans)
+        self.frozen_modules: tuple[str, ...] = ()
+        if head == "w":
+            self.embed = nn.Linear(self.num_features, embedding_dim)
+            self.classifier = nn.Linear(embedding_dim, num_classes)
+            self.embedding_dim: int | None = embedding_dim
+        else:
+            self.dropout = nn.Dropout(dropout)
+            self.classifier = nn.Linear(self.num_features, num_classes)
+            self.embedding_dim = None
+        self.reset_classifier()
+
+    @torch.no_grad()
+    def _probe_num_features(self, in_chans: int) -> int:
+        # timm's num_features is the pre-pooling width; VGG's pre-logits MLP widens it.
+        was_training = self.backbone.training
+        self.backbone.eval()
+        size = max(self.spec.min_input_size, 32)
+        out = self.forward_features(torch.zeros(1, in_chans, size, size))
+        self.backbone.train(was_training)
+        return int(out.shape[1])
+
+    def reset_classifier(self) -> None:
+        """(Re-)initialise the last FC: N(0, 0.001^2) for head ``f`` as paper F prints."""
+        if self.head_type == "f":
+            nn.init.normal_(self.classifier.weight, 0.0, 1e-3)
+            nn.init.zeros_(self.classifier.bias)
+        else:
+            self.classifier.reset_parameters()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features (B, num_features), before the added head."""
+        if min(x.shape[-2:]) < self.spec.min_input_size:
+            x = F.interpolate(x, size=(self.spec.min_input_size,) * 2, mode="bilinear",
+                              align_corners=False)
+        return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(logits, embedding)``; the embedding is ``None`` for head ``f``."""
+        features = self.forward_features(x)
+        if self.head_type == "w":
+            embedding = self.embed(features)
+            return self.classifier(embedding), embedding
+        return self.classifier(self.dropout(features)), None
+
+    def freeze_stages(self) -> None:
+        """Freeze stages 1-3 (stem + first two residual stages), BatchNorm statistics included."""
+        modules = dict(self.backbone.named_modules())
+        missing = [name for name in self.spec.early_stages if name not in modules]
+        if missing:
+            raise RuntimeError(f"{self.backbone_name}: modules to freeze not found: {missing}")
+        for name in self.spec.early_stages:
+            for p in modules[name].parameters():
+                p.requires_grad_(False)
+        self.frozen_modules = self.spec.early_stages
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "FERModel":
+        super().train(mode)
+        # Frozen stages keep their BatchNorm running statistics: eval mode always.
+        modules = dict(self.backbone.named_modules())
+        for name in self.frozen_modules:
+            modules[name].eval()
+        return self
+
+
+def create_model(name: str, num_classes: int, head: str = "w", in_chans: int = 3, *,
+                 embedding_dim: int = 512, dropout: float = 0.5,
+                 freeze_stages: bool = False) -> FERModel:
+    """Build a backbone from the registry with paper W's (``w``) or paper F's (``f``) head.
+
+    Args:
+        name: a key of ``BACKBONES``.
+        num_classes: number of expression classes K.
+        head: ``"w"`` (FC 512 -> FC K, returns the embedding) or ``"f"`` (dropout -> FC K).
+        in_chans: input channels (1 for grayscale inputs such as FER2013 / CK+48).
+        embedding_dim: width of head ``w``'s added FC (512 in paper W).
+        dropout: head ``f``'s dropout probability (0.5 in paper F).
+        freeze_stages: freeze stages 1-3 with their BatchNorm statistics (paper W).
+
+    Example:
+        >>> m = create_model("resnet18", num_classes=8, in_chans=1)
+        >>> logits, emb = m(torch.zeros(2, 1, 48, 48))
+        >>> tuple(logits.shape), tuple(emb.shape)
+        ((2, 8), (2, 512))
+    """
+    model = FERModel(name, num_classes, head=head, in_chans=in_chans,
+                     embedding_dim=embedding_dim, dropout=dropout)
+    if freeze_stages:
+        model.freeze_stages()
+    return model

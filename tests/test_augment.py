@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from fer_utils.data.augment import (AUGMENTATIONS, AugmentRecipe, augment_batch, normalize,
+                                    random_affine_params)
+
+
+def _images(n=4, c=3, size=32):
+    return torch.randint(0, 256, (n, c, size, size), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(0))
+
+
+def test_identity_recipe_returns_the_scaled_input():
+    x = _images()
+    out = augment_batch(x, AUGMENTATIONS["none"], torch.Generator().manual_seed(0))
+    assert torch.equal(out, x.float() / 255)
+
+
+def test_hflip_only_recipe_flips_exactly():
+    x = _images()
+    out = augment_batch(x, AugmentRecipe(hflip=1.0), torch.Generator().manual_seed(0))
+    assert torch.allclose(out, x.flip(-1).float() / 255, atol=1e-5)
+    out = augment_batch(x, AugmentRecipe(vflip=1.0), torch.Generator().manual_seed(0))
+    assert torch.allclose(out, x.flip(-2).float() / 255, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
+def test_recipes_are_seeded_and_keep_shape_and_range(name):
+    x = _images()
+    a = augment_batch(x, AUGMENTATIONS[name], torch.Generator().manual_seed(1))
+    b = augment_batch(x, AUGMENTATIONS[name], torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_crop_scales_stay_inside_the_image():
+    theta = random_affine_params(1000, AUGMENTATIONS["w"], torch.Generator().manual_seed(0), "cpu")
+    sx, tx = theta[:, 0, 0].abs(), theta[:, 0, 2]
+    assert (sx <= 1).all() and (sx >= 0.5).all()
+    assert ((sx + tx.abs()) <= 1 + 1e-6).all()
+
+
+def test_rotation_bound_of_paper_f_recipe():
+    theta = random_affine_params(1000, AugmentRecipe(rotation_deg=10), torch.Generator().manual_seed(0), "cpu")
+    angle = torch.rad2deg(torch.atan2(theta[:, 1, 0], theta[:, 0, 0]))
+    assert angle.abs().max() <= 10 + 1e-4 and angle.abs().max() > 9
+
+
+def test_normalize_grayscale_and_rgb():
+    x = torch.full((2, 3, 4, 4), 0.5)
+    out = normalize(x, "imagenet")
+    expected = (0.5 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(out[0, :, 0, 0], expected)
+    assert normalize(torch.full((1, 1, 2, 2), 0.5), "none").abs().max() == 0
+    with pytest.raises(ValueError, match="unknown normalization"):
+        normalize(x, "bogus")
+
+
+def test_vggface2_normalization_is_mean_subtraction_in_255_units():
+    x = torch.full((1, 3, 1, 1), 1.0)  # white pixel = 255
+    out = normalize(x, "vggface2")[0, :, 0, 0]
+    assert np.allclose(out.numpy(), [255 - 131.0912, 255 - 103.8827, 255 - 91.4953], atol=1e-3)

@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from fer_utils.models import BACKBONES, create_model
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "vgg16", "inception_v3"])
+def test_heads_shapes_on_48px_grayscale(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=7, head="w", in_chans=1).eval()
+    with torch.no_grad():
+        logits, emb = model(torch.randn(2, 1, 48, 48))
+        feats = model.forward_features(torch.randn(2, 1, 48, 48))
+    assert logits.shape == (2, 7) and emb.shape == (2, 512)
+    assert feats.shape == (2, model.num_features)
+
+
+def test_head_f_has_no_embedding_and_tiny_init():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=7, head="f")
+    _, emb = model(torch.randn(2, 3, 64, 64))
+    assert emb is None and model.embedding_dim is None
+    w = model.classifier.weight
+    # N(0, 0.001^2): std close to 1e-3 over 7 x 512 draws
+    assert 0.8e-3 < w.std().item() < 1.2e-3 and model.classifier.bias.abs().max() == 0
+
+
+def test_head_w_is_two_linear_layers():
+    model = create_model("resnet50", num_classes=8)
+    assert model.embed.in_features == 2048 and model.embed.out_features == 512
+    assert model.classifier.in_features == 512 and model.classifier.out_features == 8
+
+
+def test_forward_features_is_pooled_backbone_before_head():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=8).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        manual = model.backbone.global_pool(model.backbone.forward_features(x))
+        assert torch.allclose(model.forward_features(x), manual)
+        logits, emb = model(x)
+        assert torch.allclose(emb, model.embed(manual), atol=1e-6)
+        assert torch.allclose(logits, model.classifier(emb), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "seresnet50"])
+def test_freeze_stages_freezes_params_and_batchnorm_stats(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=8, freeze_stages=True)
+    model.train()
+    modules = dict(model.backbone.named_modules())
+    frozen = [modules[n] for n in BACKBONES[name].early_stages]
+    assert all(not p.requires_grad for m in frozen for p in m.parameters())
+    assert all(p.requires_grad for p in model.backbone.layer3.parameters())
+    bns = [m for f in frozen for m in f.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not bn.training for bn in bns)
+    before = [bn.running_mean.clone() for bn in bns]
+    model(torch.randn(4, 3, 64, 64))
+    assert all(torch.equal(b, bn.running_mean) for b, bn in zip(before, bns))
+    # the trainable stages do update their statistics
+    assert model.backbone.layer3.training
+
+
+def test_reset_classifier_reinitialises_last_fc():
+    model = create_model("resnet18", num_classes=7, head="f")
+    with torch.no_grad():
+        model.classifier.weight.fill_(1.0)
+    model.reset_classifier()
+    assert model.classifier.weight.abs().max() < 0.01
+
+
+def test_seresnet50_uses_stride_on_first_1x1_conv_layout():
+    # The VGGFace2 port puts the stride on conv1 of block 0 and uses a ceil-mode max-pool.
+    model = create_model("seresnet50", num_classes=8)
+    block = model.backbone.layer2[0]
+    assert block.conv1.stride == (2, 2) and block.conv2.stride == (1, 1)
+    assert model.backbone.pool0.ceil_mode
+
+
+def test_unknown_names_are_rejected_with_the_valid_list():
+    with pytest.raises(ValueError, match="valid: inception_v3, resnet18"):
+        create_model("resnet101", num_classes=8)
+    with pytest.raises(ValueError, match="unknown head"):
+        create_model("resnet18", num_classes=8, head="x")
