@@ -1,0 +1,48 @@
+"""Command line: ``python -m fer_utils train|evaluate ...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer_utils",
+                                description="Imbalance-aware FER losses: train and evaluate runs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one run from a YAML config")
+    t.add_argument("config", nargs="?", help="YAML file of deltas over the defaults")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set stages.0.epochs=3 (repeatable)")
+    t.add_argument("--new-run-id", action="store_true",
+                   help="train a fresh copy when the run directory already holds a finished run")
+    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    e = sub.add_parser("evaluate", help="evaluate a finished run's best checkpoint")
+    e.add_argument("run_dir")
+    e.add_argument("--dataset", help="dataset name (default: the run's own)")
+    e.add_argument("--root", help="dataset root folder")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"))
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0 = none)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        from .config import load_config
+        from .training import train_run
+        cfg = load_config(args.config, args.overrides)
+        run_dir = train_run(cfg, new_run_id=args.new_run_id, progress=not args.no_progress)
+        print(run_dir)
+    elif args.command == "evaluate":
+        from .training.evaluate import evaluate_run
+        result = evaluate_run(args.run_dir, dataset=args.dataset, root=args.root, split=args.split,
+                              device=args.device, bootstrap=args.bootstrap)
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

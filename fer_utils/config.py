@@ -1,0 +1,251 @@
+"""Run configuration: typed defaults, YAML loading, ``--set`` overrides, validation.
+
+A config file holds only what differs from the defaults below (one default + small
+deltas). Unknown keys are errors, so a typo never silently trains the default.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic"
+    #: Dataset root folder (None for the embedded synthetic dataset).
+    root: str | None = None
+    #: Side of the square network input, pixels.
+    image_size: int = 64
+    in_chans: int = 3
+    #: Input normalisation: imagenet (paper W as printed), vggface2, none.
+    normalization: str = "imagenet"
+    #: Training augmentation recipe: w (paper W), f (paper F), f_novflip, none.
+    augmentation: str = "w"
+    #: Stratified fraction of train held out for model selection when the dataset
+    #: has no validation split of its own.
+    val_fraction: float = 0.1
+    #: ``holdout``: select on a validation split carved from train (leakage-free).
+    #: ``test``: select on the test split, as paper F printed (leaks; for reproduction only).
+    val_from: str = "holdout"
+    #: For K-fold datasets: the held-out fold (0-based) and the number of folds.
+    fold: int | None = None
+    num_folds: int = 10
+    #: Dataset-specific options (e.g. synthetic: n_train, n_test_per_class, seed).
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet18"
+    head: str = "w"
+    embedding_dim: int = 512
+    dropout: float = 0.5
+    freeze_stages: bool = False
+
+
+@dataclass
+class StageConfig:
+    loss: str = "softmax"
+    loss_params: dict = field(default_factory=dict)
+    #: sum (as the papers print), mean (sum / batch), weighted_mean (weighted softmax only).
+    reduction: str = "mean"
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    #: step (x gamma every step_size epochs), multistep (x gamma at milestones),
+    #: cosine, onecycle, constant.
+    schedule: str = "step"
+    step_size: int = 10
+    gamma: float = 0.5
+    milestones: list = field(default_factory=list)
+    #: Re-initialise the last FC at the start of this stage (paper F's stage 2).
+    reinit_head: bool = False
+
+
+@dataclass
+class RunConfig:
+    #: Run directory name under runs_dir; derived from the config when None.
+    name: str | None = None
+    seed: int = 0
+    #: auto (cuda when available), cpu, cuda, cuda:N.
+    device: str = "auto"
+    runs_dir: str = "runs"
+    batch_size: int = 36
+    eval_batch_size: int = 256
+    #: Validation metric that selects the best epoch: accuracy, f1, balanced_accuracy, ...
+    select_metric: str = "accuracy"
+    #: fp32, or bf16 autocast.
+    precision: str = "fp32"
+    channels_last: bool = False
+    #: torch intra-op threads on CPU (None = torch's default).
+    num_threads: int | None = None
+    #: Bootstrap replicates for the test metrics' 95% intervals (0 disables).
+    bootstrap: int = 1000
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stages: list = field(default_factory=lambda: [StageConfig()])
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SELECT_METRICS = ("accuracy", "f1", "balanced_accuracy", "kappa", "alpha", "auc", "auc_pr", "loss")
+PRECISIONS = ("fp32", "bf16")
+SCHEDULES = ("step", "multistep", "cosine", "onecycle", "constant")
+VAL_FROM = ("holdout", "test")
+
+
+def _build(cls, values: dict, where: str):
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+                         f"valid under {where or 'top level'}: {', '.join(known)}")
+    kwargs = {}
+    for key, value in values.items():
+        if key == "data":
+            value = _build(DataConfig, value, "data.")
+        elif key == "model":
+            value = _build(ModelConfig, value, "model.")
+        elif key == "stages":
+            if not isinstance(value, list) or not value:
+                raise ValueError("stages: expected a non-empty list of stage mappings")
+            value = [_build(StageConfig, s, f"stages.{i}.") for i, s in enumerate(value)]
+        kwargs[key] = _coerce(value, known[key].type, where + key)
+    return cls(**kwargs)
+
+
+def _coerce(value, annotation: str, where: str):
+    """Coerce YAML scalars to the field's type (YAML 1.1 reads ``1e30`` as a string)."""
+    kind = annotation.split("|")[0].strip()
+    if value is None or kind not in ("float", "int", "bool"):
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true/false, got {value!r}")
+        return value
+    try:
+        number = float(value) if kind == "float" else int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: expected a number ({kind}), got {value!r}") from None
+    if isinstance(value, bool) or (kind == "int" and isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{where}: expected {kind}, got {value!r}")
+    return number
+
+
+def config_from_dict(values: dict) -> RunConfig:
+    return _build(RunConfig, copy.deepcopy(values), "")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.0.c=value`` -> (["a", "b", "0", "c"], YAML-parsed value)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} is not of the form key=value")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Apply dotted ``key=value`` overrides to a plain config dict (lists by index)."""
+    values = copy.deepcopy(values)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = values
+        for part in path[:-1]:
+            if isinstance(node, list):
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+        last = path[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (deltas over the defaults), apply overrides, validate."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+    # Overrides apply to the full default tree so that e.g. stages.0.epochs works
+    # even when the file does not mention stages.
+    merged = _merge(RunConfig().to_dict(), values)
+    merged = apply_overrides(merged, overrides or [])
+    cfg = config_from_dict(merged)
+    validate_config(cfg)
+    return cfg
+
+
+def _merge(base: dict, delta: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in delta.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("params", "loss_params"):
+            out[key] = _merge(out[key], value)
+        elif key == "stages" and isinstance(value, list):
+            default_stage = dataclasses.asdict(StageConfig())
+            out[key] = [_merge(default_stage, s) if isinstance(s, dict) else s for s in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _choice(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """Fail before any data is read on names, ranges and impossible combinations."""
+    from .data import DATASETS, class_names  # late: data imports config-free modules only
+    from .data.augment import AUGMENTATIONS, NORMALIZATIONS
+    from .losses import LOSSES, build_loss
+    from .models import BACKBONES, HEADS
+
+    d, m = cfg.data, cfg.model
+    _choice("dataset", d.dataset, DATASETS)
+    _choice("augmentation", d.augmentation, AUGMENTATIONS)
+    _choice("normalization", d.normalization, NORMALIZATIONS)
+    _choice("data.val_from", d.val_from, VAL_FROM)
+    _choice("backbone", m.backbone, BACKBONES)
+    _choice("head", m.head, HEADS)
+    _choice("select_metric", cfg.select_metric, SELECT_METRICS)
+    _choice("precision", cfg.precision, PRECISIONS)
+    if d.image_size < 16:
+        raise ValueError(f"data.image_size must be >= 16, got {d.image_size}")
+    if d.in_chans not in (1, 3):
+        raise ValueError(f"data.in_chans must be 1 or 3, got {d.in_chans}")
+    if not 0 < d.val_fraction < 1:
+        raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+    if d.fold is not None and not 0 <= d.fold < d.num_folds:
+        raise ValueError(f"data.fold must be in [0, {d.num_folds}), got {d.fold}")
+    if cfg.batch_size < 1 or cfg.eval_batch_size < 1:
+        raise ValueError("batch sizes must be >= 1")
+    num_classes = len(class_names(d.dataset, **d.params))
+    embedding_dim = m.embedding_dim if m.head == "w" else None
+    for i, stage in enumerate(cfg.stages):
+        where = f"stages.{i}"
+        _choice(f"{where}.loss", stage.loss, LOSSES)
+        _choice(f"{where}.schedule", stage.schedule, SCHEDULES)
+        if stage.epochs < 1:
+            raise ValueError(f"{where}.epochs must be >= 1, got {stage.epochs}")
+        if stage.lr <= 0:
+            raise ValueError(f"{where}.lr must be > 0, got {stage.lr}")
+        try:  # builds with placeholder counts: checks params, alpha length, head needs
+            build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
+                       embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: loss {stage.loss!r} cannot be built: {err}") from err

@@ -1,0 +1,4 @@
+"""Training: the loop, run directories, and evaluation of finished runs."""
+from .loop import NonFiniteLossError, Trainer, is_finished, predict, run_dir_of, train_run
+
+__all__ = ["NonFiniteLossError", "Trainer", "is_finished", "predict", "run_dir_of", "train_run"]

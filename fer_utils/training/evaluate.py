@@ -1,0 +1,50 @@
+"""Evaluate a finished run's best checkpoint on any split of any registered dataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..config import config_from_dict
+from ..data import load_dataset
+from ..metrics import evaluate
+from .loop import DeviceData, build_model, predict, resolve_device
+
+SPLITS = ("train", "val", "test")
+
+
+def load_run(run_dir: str | Path, device: str = "cpu"):
+    """(config, model with the best weights) of a finished run directory."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoints" / "best.pt"
+    if not ckpt.exists():
+        raise FileNotFoundError(f"{run_dir} has no checkpoints/best.pt: is the run finished?")
+    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    cfg.device = device
+    state = torch.load(ckpt, map_location=resolve_device(device), weights_only=False)
+    num_classes = state["model"]["classifier.weight"].shape[0]
+    model = build_model(cfg, num_classes)
+    model.load_state_dict(state["model"])
+    return cfg, model.to(resolve_device(device)).eval()
+
+
+def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
+                 split: str = "test", device: str = "cpu", bootstrap: int = 1000) -> dict:
+    """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    cfg, model = load_run(run_dir, device)
+    if dataset is not None and dataset != cfg.data.dataset:
+        cfg.data.dataset, cfg.data.params = dataset, {}
+    if root is not None:
+        cfg.data.root = root
+    data = load_dataset(cfg.data, split_seed=cfg.seed)
+    if len(data.class_names) != model.num_classes:
+        raise ValueError(f"run predicts {model.num_classes} classes but {cfg.data.dataset} has "
+                         f"{len(data.class_names)}")
+    part = DeviceData(getattr(data, split), resolve_device(device))
+    out = predict(model, part, cfg, resolve_device(device))
+    result = evaluate(part.labels.cpu().numpy(), out["prob"].cpu().numpy(), data.class_names,
+                      n_bootstrap=bootstrap, seed=cfg.seed)
+    return {"run": str(run_dir), "dataset": cfg.data.dataset, "split": split, **result}

@@ -1,0 +1,394 @@
+"""One training loop for every setting of both papers.
+
+SGD with momentum; per-stage loss, learning rate and schedule; class-center updates
+after each optimizer step; model selection on the validation split; a checkpoint
+after every epoch holding everything needed to resume exactly (the data order and
+augmentation of an epoch are a pure function of seed, stage and epoch).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .. import io as fio
+from ..config import RunConfig, StageConfig, validate_config
+from ..data import DatasetSplits, Split, load_dataset
+from ..data.augment import augment_batch, get_recipe, normalize, to_float
+from ..losses import LossSetting, build_loss
+from ..metrics import evaluate
+from ..models import FERModel, create_model
+from .rundir import run_info
+
+LOWER_IS_BETTER = {"loss"}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when a training loss becomes NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def default_run_name(cfg: RunConfig) -> str:
+    losses = "->".join(s.loss for s in cfg.stages).replace("+", "_")
+    fold = "" if cfg.data.fold is None else f"-fold{cfg.data.fold}"
+    return f"{cfg.data.dataset}-{cfg.model.backbone}-{cfg.model.head}-{losses}{fold}-seed{cfg.seed}"
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.runs_dir) / (cfg.name or default_run_name(cfg))
+
+
+def epoch_seed(seed: int, stage: int, epoch: int) -> int:
+    """Seed of one epoch's data order, augmentation and dropout."""
+    return (seed * 1_000_003 + stage * 10_007 + epoch) % (2 ** 63)
+
+
+# --------------------------------------------------------------------------- building
+
+def build_model(cfg: RunConfig, num_classes: int) -> FERModel:
+    m = cfg.model
+    return create_model(m.backbone, num_classes, head=m.head, in_chans=cfg.data.in_chans,
+                        embedding_dim=m.embedding_dim, dropout=m.dropout,
+                        freeze_stages=m.freeze_stages)
+
+
+def build_stage_loss(stage: StageConfig, data: DatasetSplits, model: FERModel) -> LossSetting:
+    return build_loss(stage.loss, class_counts=data.class_counts("train"),
+                      num_classes=len(data.class_names), embedding_dim=model.embedding_dim,
+                      reduction=stage.reduction, **stage.loss_params)
+
+
+def build_optimizer(stage: StageConfig, model: FERModel, criterion: LossSetting) -> torch.optim.SGD:
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    center_params = [p for p in criterion.parameters() if p.requires_grad]
+    if center_params:  # autograd-updated centers: no weight decay pulls them to zero
+        groups.append({"params": center_params, "weight_decay": 0.0})
+    return torch.optim.SGD(groups, lr=stage.lr, momentum=stage.momentum,
+                           weight_decay=stage.weight_decay)
+
+
+def build_scheduler(stage: StageConfig, optimizer, steps_per_epoch: int):
+    """Per-epoch schedulers except onecycle, which steps every batch."""
+    s = stage.schedule
+    if s == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, stage.step_size, stage.gamma)
+    if s == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(stage.milestones), stage.gamma)
+    if s == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.epochs)
+    if s == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr,
+                                                   total_steps=stage.epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+# --------------------------------------------------------------------------- batches
+
+class DeviceData:
+    """A split's uint8 images resident on the training device."""
+
+    def __init__(self, split: Split, device: torch.device):
+        self.images = torch.from_numpy(np.array(split.images, copy=True)).to(device)
+        self.labels = torch.as_tensor(np.array(split.labels, dtype=np.int64)).to(device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def train_batches(n: int, batch_size: int, g: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches; a trailing batch of one is dropped (BatchNorm needs two)."""
+    order = torch.randperm(n, generator=g)
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:
+        batches.pop()
+    return batches
+
+
+def prepare(x_uint8: torch.Tensor, cfg: RunConfig, g: torch.Generator | None) -> torch.Tensor:
+    x = augment_batch(x_uint8, get_recipe(cfg.data.augmentation), g) if g is not None else to_float(x_uint8)
+    x = normalize(x, cfg.data.normalization)
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
+
+
+def autocast(cfg: RunConfig, device: torch.device):
+    if cfg.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------- epochs
+
+def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
+                    device, g: torch.Generator, desc: str, progress: bool) -> dict:
+    model.train()
+    sums: dict[str, float] = {}
+    n_seen = 0
+    batches = train_batches(len(data), cfg.batch_size, g)
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not progress, mininterval=2.0):
+        idx = idx.to(device)
+        x = prepare(data.images[idx], cfg, g)
+        y = data.labels[idx]
+        with autocast(cfg, device):
+            logits, embedding = model(x)
+        embedding = None if embedding is None else embedding.float()
+        loss, parts = criterion(logits.float(), embedding, y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"{desc}: non-finite training loss {loss.item()}; "
+                                     "the last good checkpoint is kept")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        criterion.after_step(None if embedding is None else embedding.detach(), y)
+        if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+            scheduler.step()
+        n_seen += len(y)
+        for key, value in {"loss": loss.detach(), **parts}.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(y)
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        scheduler.step()
+    return {f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict(model: FERModel, data: DeviceData, cfg: RunConfig, device) -> dict[str, torch.Tensor]:
+    """Class probabilities, logits and embeddings (if any) for a whole split, in order."""
+    model.eval()
+    logits, embeddings = [], []
+    for idx in torch.arange(len(data), device=device).split(cfg.eval_batch_size):
+        with autocast(cfg, device):
+            out, emb = model(prepare(data.images[idx], cfg, None))
+        logits.append(out.float())
+        if emb is not None:
+            embeddings.append(emb.float())
+    logits_t = torch.cat(logits)
+    return {"logits": logits_t, "prob": logits_t.softmax(1),
+            "embedding": torch.cat(embeddings) if embeddings else None}
+
+
+def validate_epoch(model, criterion, data: DeviceData, cfg: RunConfig, device, class_names) -> dict:
+    out = predict(model, data, cfg, device)
+    loss, _ = criterion(out["logits"], out["embedding"], data.labels)
+    m = evaluate(data.labels.cpu().numpy(), out["prob"].cpu().numpy(), class_names, n_bootstrap=0)
+    return {"val_loss": float(loss) / (len(data) if criterion_reduction(criterion) == "sum" else 1),
+            "val_ce": float(F.cross_entropy(out["logits"], data.labels)),
+            **{f"val_{k}": m[k] for k in ("accuracy", "f1", "balanced_accuracy", "kappa", "alpha",
+                                           "auc", "auc_pr")}}
+
+
+def criterion_reduction(criterion: LossSetting) -> str:
+    return criterion.describe().get("reduction", "mean")
+
+
+def score_of(row: dict, metric: str) -> float:
+    value = row["val_loss"] if metric == "loss" else row[f"val_{metric}"]
+    return -value if metric in LOWER_IS_BETTER else value
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def write_metrics_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    fio.write_text(path, buf.getvalue())
+
+
+def model_state(model, criterion) -> dict:
+    return {"model": model.state_dict(), "criterion": criterion.state_dict()}
+
+
+class Trainer:
+    """Runs (or resumes) one configured run in its own directory."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool = True):
+        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.device = resolve_device(cfg.device)
+
+    # -- lifecycle
+    def run(self) -> Path:
+        cfg = self.cfg
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        t0 = time.time()
+        self.data = load_dataset(cfg.data, split_seed=cfg.seed)
+        self.names = self.data.class_names
+        self.train_data = DeviceData(self.data.train, self.device)
+        self.val_data = DeviceData(self.data.val, self.device)
+        self.model = build_model(cfg, len(self.names)).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        state = self._load_last()
+        self.rows: list[dict] = state["rows"] if state else []
+        self.elapsed = state["elapsed"] if state else 0.0
+        if state is None:
+            self._write_header()
+        start_stage = state["stage"] if state else 0
+        for s in range(start_stage, len(cfg.stages)):
+            self._run_stage(s, state if state and state["stage"] == s else None)
+            state = None
+        result = self._finish(time.time() - t0)
+        return result
+
+    def _write_header(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fio.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
+        info = run_info(self.device, self.cfg.seed)
+        info["data"] = self.data.info
+        info["loss_reductions"] = [s.reduction for s in self.cfg.stages]
+        fio.write_json(self.run_dir / "run_info.json", info)
+
+    def _load_last(self) -> dict | None:
+        path = self.ckpt_dir / "last.pt"
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        print(f"resuming {self.run_dir} at stage {state['stage']} after epoch {state['epoch']}")
+        return state
+
+    # -- stages
+    def _start_stage(self, s: int):
+        cfg, stage = self.cfg, self.cfg.stages[s]
+        if s > 0:  # paper F: stage 2 starts from the best stage-1 model
+            best = torch.load(self.ckpt_dir / f"best_stage{s - 1}.pt", map_location=self.device,
+                              weights_only=False)
+            self.model.load_state_dict(best["model"])
+            if stage.reinit_head:
+                torch.manual_seed(epoch_seed(cfg.seed, s, -1))
+                self.model.reset_classifier()
+        criterion = build_stage_loss(stage, self.data, self.model).to(self.device)
+        optimizer = build_optimizer(stage, self.model, criterion)
+        steps = len(train_batches(len(self.train_data), cfg.batch_size, torch.Generator().manual_seed(0)))
+        scheduler = build_scheduler(stage, optimizer, steps)
+        return criterion, optimizer, scheduler
+
+    def _run_stage(self, s: int, state: dict | None) -> None:
+        cfg, stage = self.cfg, self.cfg.stages[s]
+        criterion, optimizer, scheduler = self._start_stage(s)
+        first_epoch, best = 0, {"score": -math.inf, "epoch": -1}
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            criterion.load_state_dict(state["criterion"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            first_epoch, best = state["epoch"] + 1, state["best"]
+        for epoch in range(first_epoch, stage.epochs):
+            t0 = time.time()
+            seed = epoch_seed(cfg.seed, s, epoch)
+            torch.manual_seed(seed)  # dropout
+            g = torch.Generator(device=self.device).manual_seed(seed)
+            criterion.on_epoch_start(epoch)
+            lr = optimizer.param_groups[0]["lr"]
+            desc = f"stage {s + 1}/{len(cfg.stages)} {stage.loss} epoch {epoch + 1}/{stage.epochs}"
+            row = {"stage": s, "epoch": epoch, "lr": lr,
+                   **train_one_epoch(self.model, criterion, optimizer, scheduler, self.train_data,
+                                     cfg, self.device, g, desc, self.progress)}
+            row.update(validate_epoch(self.model, criterion, self.val_data, cfg, self.device, self.names))
+            row["epoch_time_s"] = time.time() - t0
+            self.elapsed += row["epoch_time_s"]
+            score = score_of(row, cfg.select_metric)
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch}
+                fio.torch_save(self.ckpt_dir / f"best_stage{s}.pt",
+                               {**model_state(self.model, criterion), "stage": s, "epoch": epoch})
+            row["best_epoch"] = best["epoch"]
+            self.rows.append(row)
+            write_metrics_csv(self.run_dir / "metrics.csv", self.rows)
+            fio.torch_save(self.ckpt_dir / "last.pt", {
+                **model_state(self.model, criterion), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "stage": s, "epoch": epoch, "best": best,
+                "rows": self.rows, "elapsed": self.elapsed})
+            if self.progress:
+                print(f"{desc}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
+                      f"val_acc {row['val_accuracy']:.4f} val_f1 {row['val_f1']:.4f} "
+                      f"({row['epoch_time_s']:.1f}s)", flush=True)
+        self._last_criterion = criterion
+
+    # -- final evaluation
+    def _finish(self, wall: float) -> Path:
+        cfg = self.cfg
+        last = len(cfg.stages) - 1
+        best = torch.load(self.ckpt_dir / f"best_stage{last}.pt", map_location=self.device,
+                          weights_only=False)
+        self.model.load_state_dict(best["model"])
+        fio.torch_save(self.ckpt_dir / "best.pt", {"model": best["model"], "stage": last,
+                                                   "epoch": best["epoch"]})
+        test_data = DeviceData(self.data.test, self.device)
+        out = predict(self.model, test_data, cfg, self.device)
+        y_true = test_data.labels.cpu().numpy()
+        y_prob = out["prob"].cpu().numpy()
+        test = evaluate(y_true, y_prob, self.names, n_bootstrap=cfg.bootstrap, seed=cfg.seed)
+        arrays = {"y_true": y_true, "y_prob": y_prob.astype(np.float32)}
+        if out["embedding"] is not None:
+            arrays["embedding"] = out["embedding"].cpu().numpy().astype(np.float16)
+        fio.save_npz(self.run_dir / "predictions.npz", arrays)
+        best_row = next(r for r in self.rows if r["stage"] == last and r["epoch"] == best["epoch"])
+        summary = {
+            "run": self.run_dir.name, "dataset": cfg.data.dataset, "backbone": cfg.model.backbone,
+            "head": cfg.model.head, "losses": [s.loss for s in cfg.stages],
+            "loss_settings": [self._describe_loss(s) for s in range(len(cfg.stages))],
+            "seed": cfg.seed, "fold": cfg.data.fold, "select_metric": cfg.select_metric,
+            "best_stage": last, "best_epoch": best["epoch"],
+            "val": {k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
+            "test": test, "train_time_s": self.elapsed, "wall_time_s_this_process": wall,
+            "split_info": self.data.info,
+        }
+        fio.write_json(self.run_dir / "metrics.json", summary)
+        (self.ckpt_dir / "last.pt").unlink(missing_ok=True)  # finished: best.pt is what stays
+        return self.run_dir
+
+    def _describe_loss(self, s: int) -> dict:
+        stage = self.cfg.stages[s]
+        crit = build_stage_loss(stage, self.data, self.model)
+        return {"stage": s, "loss": stage.loss, **crit.describe()}
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (Path(run_dir) / "metrics.json").exists()
+
+
+def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True) -> Path:
+    """Train ``cfg`` in its run directory and return that directory.
+
+    A finished run is never overwritten: rerunning it is a no-op that says so, or
+    trains a fresh copy under a new id with ``new_run_id=True``. An interrupted run
+    resumes from its last epoch checkpoint.
+    """
+    validate_config(cfg)
+    run_dir = run_dir_of(cfg)
+    if is_finished(run_dir):
+        if not new_run_id:
+            print(f"{run_dir} already finished; nothing to do (pass new_run_id=True for a fresh copy)")
+            return run_dir
+        k = 2
+        while run_dir.with_name(f"{run_dir.name}-r{k}").exists():
+            k += 1
+        run_dir = run_dir.with_name(f"{run_dir.name}-r{k}")
+    return Trainer(cfg, run_dir, progress=progress).run()
+
+
+__all__ = ["train_run", "Trainer", "predict", "is_finished", "run_dir_of", "NonFiniteLossError",
+           "resolve_device", "DeviceData"]

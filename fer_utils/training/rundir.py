@@ -1,0 +1,56 @@
+"""What a run directory records about where its numbers came from."""
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("torch", "torchvision", "timm", "numpy", "scikit-learn", "krippendorff", "pandas",
+            "fer_utils")
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict:
+    """Commit SHA and whether the work tree had uncommitted changes ('unknown' outside git)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=10)
+    try:
+        sha = git("rev-parse", "HEAD")
+        if sha.returncode != 0:
+            return {"sha": "unknown", "dirty": None}
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+        return {"sha": sha.stdout.strip(), "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": "unknown", "dirty": None}
+
+
+def library_versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {"hostname": socket.gethostname(), "platform": platform.platform(),
+            "cpu_count": __import__("os").cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def run_info(device: torch.device, seed: int, argv: list[str] | None = None) -> dict:
+    return {"seed": seed, "git": git_state(), "versions": library_versions(),
+            "machine": machine_info(device), "argv": argv if argv is not None else sys.argv,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -1,0 +1,63 @@
+import pytest
+
+from fer_utils.config import RunConfig, apply_overrides, load_config
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_validate():
+    cfg = load_config()
+    assert isinstance(cfg, RunConfig) and cfg.stages[0].loss == "softmax"
+
+
+def test_yaml_deltas_and_overrides(tmp_path):
+    path = _write(tmp_path, "seed: 3\nmodel: {backbone: resnet50}\nstages:\n  - {loss: focal, epochs: 2}\n"
+                            "  - {loss: softmax, reinit_head: true}\n")
+    cfg = load_config(path, ["stages.1.epochs=7", "data.params.n_train=100", "batch_size=8"])
+    assert cfg.seed == 3 and cfg.model.backbone == "resnet50" and cfg.model.head == "w"
+    assert [s.loss for s in cfg.stages] == ["focal", "softmax"]
+    assert cfg.stages[0].epochs == 2 and cfg.stages[1].epochs == 7 and cfg.stages[1].reinit_head
+    assert cfg.stages[1].lr == 0.01  # default filled in for a partial stage
+    assert cfg.data.params == {"n_train": 100} and cfg.batch_size == 8
+
+
+def test_apply_overrides_parses_yaml_values():
+    out = apply_overrides({"a": {"b": 1}, "l": [1, 2]}, ["a.b=0.5", "a.c=[1, 2]", "l.1=x"])
+    assert out == {"a": {"b": 0.5, "c": [1, 2]}, "l": [1, "x"]}
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides({}, ["novalue"])
+
+
+@pytest.mark.parametrize("override, message", [
+    (["data.dataset=affectnetx"], "unknown dataset 'affectnetx'; valid: .*synthetic"),
+    (["model.backbone=resnet101"], "unknown backbone 'resnet101'; valid: .*seresnet50"),
+    (["stages.0.loss=nope"], "unknown stages.0.loss 'nope'; valid: .*weighted_softmax"),
+    (["stages.0.loss=center+softmax", "model.head=f"], "stages.0: loss 'center\\+softmax' cannot be built"),
+    (["stages.0.loss=focal", "stages.0.loss_params={alpha: [0.5, 0.5]}"], "stages.0: loss 'focal' cannot be built"),
+    (["stages.0.epochs=0"], "epochs must be >= 1"),
+    (["select_metric=speed"], "unknown select_metric"),
+    (["bogus_key=1"], "unknown config key\\(s\\) bogus_key"),
+    (["model.backbon=resnet18"], "unknown config key\\(s\\) model.backbon"),
+    (["data.fold=10"], "data.fold must be in"),
+])
+def test_bad_configurations_fail_before_data_is_read(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, override)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_scientific_notation_is_coerced_and_bad_types_rejected():
+    cfg = load_config(None, ["stages.0.lr=1e-3", "seed=2"])
+    assert cfg.stages[0].lr == pytest.approx(1e-3) and isinstance(cfg.stages[0].lr, float)
+    with pytest.raises(ValueError, match="stages.0.lr: expected a number"):
+        load_config(None, ["stages.0.lr=fast"])
+    with pytest.raises(ValueError, match="model.freeze_stages: expected true/false"):
+        load_config(None, ["model.freeze_stages=3"])

@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_overrides
+from fer_utils.__main__ import main
+from fer_utils.config import load_config
+from fer_utils.training import NonFiniteLossError, train_run
+from fer_utils.training.evaluate import evaluate_run
+
+pytestmark = pytest.mark.slow
+
+
+def _train(tmp_path, **extra):
+    cfg = load_config(None, tiny_overrides(tmp_path / "runs", **extra))
+    return train_run(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def wc_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wc")
+    return _train(tmp, **{"stages.0.loss": "weighted_cluster+weighted_softmax", "stages.0.lr": 0.05})
+
+
+def test_run_directory_is_complete(wc_run):
+    for name in ("config.yaml", "run_info.json", "metrics.csv", "metrics.json", "predictions.npz",
+                 "checkpoints/best.pt"):
+        assert (wc_run / name).exists(), name
+    assert not (wc_run / "checkpoints" / "last.pt").exists()
+    info = json.loads((wc_run / "run_info.json").read_text())
+    assert info["seed"] == 0 and "torch" in info["versions"] and "sha" in info["git"]
+    assert info["loss_reductions"] == ["mean"]
+    cfg = yaml.safe_load((wc_run / "config.yaml").read_text())
+    assert cfg["stages"][0]["loss"] == "weighted_cluster+weighted_softmax"
+
+
+def test_training_loss_decreases_and_metrics_are_recorded(wc_run):
+    rows = pd.read_csv(wc_run / "metrics.csv")
+    assert list(rows["epoch"]) == [0, 1]
+    assert rows["train_loss"].iloc[1] < rows["train_loss"].iloc[0]
+    for col in ("val_loss", "val_accuracy", "val_f1", "train_weighted_softmax", "train_weighted_cluster", "lr"):
+        assert col in rows
+    m = json.loads((wc_run / "metrics.json").read_text())
+    test = m["test"]
+    for key in ("accuracy", "f1", "kappa", "alpha", "auc", "auc_pr"):
+        lo, hi = test["ci"][key]
+        assert lo <= test[key] <= hi
+    assert m["loss_settings"][0]["center_update"] == "corrected"
+    assert m["loss_settings"][0]["reduction"] == "mean"
+    pred = np.load(wc_run / "predictions.npz")
+    assert pred["y_prob"].shape == (96, 8) and pred["embedding"].shape == (96, 512)
+    assert np.allclose(pred["y_prob"].sum(1), 1, atol=1e-4)
+
+
+def test_centers_moved_during_training(wc_run):
+    state = torch.load(wc_run / "checkpoints" / "best_stage0.pt", weights_only=False)
+    assert state["criterion"]["centers"].abs().sum() > 0
+
+
+def test_same_seed_gives_same_metrics(tmp_path, wc_run):
+    again = _train(tmp_path, **{"stages.0.loss": "weighted_cluster+weighted_softmax", "stages.0.lr": 0.05})
+    a = json.loads((wc_run / "metrics.json").read_text())
+    b = json.loads((again / "metrics.json").read_text())
+    assert a["test"] == b["test"]
+    assert pd.read_csv(wc_run / "metrics.csv")["train_loss"].tolist() == \
+        pd.read_csv(again / "metrics.csv")["train_loss"].tolist()
+
+
+def test_finished_run_is_not_overwritten(wc_run, capsys):
+    before = (wc_run / "metrics.json").read_text()
+    cfg = load_config(wc_run / "config.yaml")
+    assert train_run(cfg, progress=False) == wc_run
+    assert "already finished" in capsys.readouterr().out
+    assert (wc_run / "metrics.json").read_text() == before
+
+
+def test_two_stage_run_starts_from_best_stage1_and_reinitialises_head(tmp_path):
+    run = _train(tmp_path, **{"model.head": "f", "stages.0.epochs": 1,
+                              "stages": "[{loss: softmax, epochs: 1}, {loss: focal, epochs: 1, "
+                                        "reinit_head: true, loss_params: {gamma: 0.5}}]"})
+    rows = pd.read_csv(run / "metrics.csv")
+    assert rows["stage"].tolist() == [0, 1]
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["losses"] == ["softmax", "focal"] and m["best_stage"] == 1
+    assert m["loss_settings"][1]["gamma"] == 0.5
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
+    with pytest.raises(NonFiniteLossError, match="non-finite training loss"):
+        _train(tmp_path, **{"stages.0.lr": 1e30})
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys, wc_run):
+    assert main(["evaluate", str(wc_run), "--bootstrap", "20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = json.loads((wc_run / "metrics.json").read_text())["test"]
+    assert out["split"] == "test" and out["accuracy"] == pytest.approx(expected["accuracy"])
+    direct = evaluate_run(wc_run, split="val", bootstrap=0)
+    assert direct["n"] > 0
