@@ -1,0 +1,55 @@
+"""A run killed mid-epoch and restarted with the same command ends exactly where an
+uninterrupted run ends (CPU, fixed seed)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def _command(runs_dir):
+    sets = tiny_overrides(runs_dir, **{"stages.0.epochs": 3,
+                                       "stages.0.loss": "center+weighted_softmax"})
+    return [sys.executable, "-m", "fer_utils", "train", "--no-progress",
+            *[arg for s in sets for arg in ("--set", s)]]
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
+    env = {**os.environ}
+    ref = subprocess.run(_command(tmp_path / "ref"), env=env, capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+
+    runs = tmp_path / "killed"
+    proc = subprocess.Popen(_command(runs), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    csv = None
+    while time.time() < deadline:
+        found = list(runs.glob("*/checkpoints/last.pt"))
+        if found:  # epoch 0 checkpointed; the run is now inside epoch 1
+            csv = found[0].parents[1] / "metrics.csv"
+            break
+        time.sleep(0.05)
+    assert csv is not None, "the run never finished its first epoch"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    run_dir = csv.parent
+    assert not (run_dir / "metrics.json").exists(), "killed too late: the run had finished"
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+
+    resumed = subprocess.run(_command(runs), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+
+    ref_dir = next((tmp_path / "ref").glob("*/metrics.json")).parent
+    a = json.loads((ref_dir / "metrics.json").read_text())
+    b = json.loads((run_dir / "metrics.json").read_text())
+    assert b["test"] == a["test"]
+    assert b["best_epoch"] == a["best_epoch"]
+    assert (run_dir / "metrics.csv").read_text().count("\n") == (ref_dir / "metrics.csv").read_text().count("\n")
