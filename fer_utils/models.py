@@ -2,16 +2,18 @@
 
 Architectures come from timm (no hand-written networks):
 
-=============  ==========================  ==========================================
-name           timm architecture           used by
-=============  ==========================  ==========================================
-seresnet50     ``legacy_seresnet50``       paper W (the VGGFace2 port's layout:
-                                           stride on the first 1x1 conv, ceil-mode pool)
-resnet50       ``resnet50``                paper W baseline (Table 6)
-inception_v3   ``inception_v3``            paper F (299 px)
-vgg16          ``vgg16``                   paper F ablation (VGG-Face layout, fc7 = 4096-d)
-resnet18       ``resnet18``                paper F ablation; the CPU-sized backbone
-=============  ==========================  ==========================================
+=================  ==========================  ==========================================
+name               timm architecture           used by
+=================  ==========================  ==========================================
+seresnet50         ``legacy_seresnet50``       paper W (the VGGFace2 port's layout:
+                                               stride on the first 1x1 conv, ceil-mode pool)
+resnet50           ``resnet50``                paper W baseline (Table 6)
+resnet50_vggface2  ``resnet50`` + a patch      the VGGFace2 ResNet-50 port's layout (stride
+                                               on the first 1x1 conv, ceil-mode pool)
+inception_v3       ``inception_v3``            paper F (299 px)
+vgg16              ``vgg16``                   paper F ablation (VGG-Face layout, fc7 = 4096-d)
+resnet18           ``resnet18``                paper F ablation; the CPU-sized backbone
+=================  ==========================  ==========================================
 
 Two heads sit on the pooled backbone features:
 
@@ -20,16 +22,21 @@ Two heads sit on the pooled backbone features:
 * ``f`` (paper F): dropout 0.5 -> FC to K, weights drawn from N(0, 0.001^2).
   ``forward`` returns the logits and ``None`` (no embedding).
 
-Weights are random here; pre-trained weights are loaded from local files elsewhere.
+Weights are random unless ``create_model(..., pretrained=PATH)`` loads a local file
+through :mod:`fer_utils.pretrained` (VGGFace2 / ImageNet / VGG-Face weights, finished runs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .pretrained import load_pretrained, vggface2_resnet_layout
 
 HEADS = ("w", "f")
 
@@ -44,6 +51,8 @@ class BackboneSpec:
     #: Inputs smaller than this are bilinearly upsampled (the net cannot run below it).
     min_input_size: int = 32
     timm_kwargs: tuple[tuple[str, object], ...] = ()
+    #: Applied to the timm model right after it is built (architecture patches).
+    patch: Callable[[nn.Module], None] | None = None
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -52,6 +61,9 @@ BACKBONES: dict[str, BackboneSpec] = {
     "seresnet50": BackboneSpec("legacy_seresnet50", ("layer0", "pool0", "layer1", "layer2"),
                                timm_kwargs=(("drop_rate", 0.0),)),
     "resnet50": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    # timm resnet50 in the VGGFace2 ResNet-50 port's layout, for resnet50_*_weight.pkl.
+    "resnet50_vggface2": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1",
+                                                   "layer2"), patch=vggface2_resnet_layout),
     "resnet18": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
     # Inception-v3's stem and its first Inception block group (Mixed_5*) play the
     # role of stages 1-3; the net needs at least 75 px.
@@ -84,6 +96,8 @@ class FERModel(nn.Module):
         self.backbone_name, self.head_type, self.num_classes = backbone, head, num_classes
         self.backbone = timm.create_model(self.spec.timm_name, pretrained=False, num_classes=0,
                                           in_chans=in_chans, **dict(self.spec.timm_kwargs))
+        if self.spec.patch is not None:
+            self.spec.patch(self.backbone)
         self.num_features = self._probe_num_features(in_chans)
         self.frozen_modules: tuple[str, ...] = ()
         if head == "w":
@@ -152,7 +166,8 @@ class FERModel(nn.Module):
 
 def create_model(name: str, num_classes: int, head: str = "w", in_chans: int = 3, *,
                  embedding_dim: int = 512, dropout: float = 0.5,
-                 freeze_stages: bool = False) -> FERModel:
+                 freeze_stages: bool = False, pretrained: str | Path | None = None,
+                 pretrained_format: str = "auto", strict: bool = True) -> FERModel:
     """Build a backbone from the registry with paper W's (``w``) or paper F's (``f``) head.
 
     Args:
@@ -163,6 +178,10 @@ def create_model(name: str, num_classes: int, head: str = "w", in_chans: int = 3
         embedding_dim: width of head ``w``'s added FC (512 in paper W).
         dropout: head ``f``'s dropout probability (0.5 in paper F).
         freeze_stages: freeze stages 1-3 with their BatchNorm statistics (paper W).
+        pretrained: local weight file or finished run directory for the backbone (see
+            :mod:`fer_utils.pretrained`); the report is kept as ``model.pretrained_report``.
+        pretrained_format: ``auto`` (detect) or ``vggface2``, ``imagenet``, ``vggface``, ``run``.
+        strict: refuse a partial load of ``pretrained`` (missing / unexpected keys).
 
     Example:
         >>> m = create_model("resnet18", num_classes=8, in_chans=1)
@@ -172,6 +191,9 @@ def create_model(name: str, num_classes: int, head: str = "w", in_chans: int = 3
     """
     model = FERModel(name, num_classes, head=head, in_chans=in_chans,
                      embedding_dim=embedding_dim, dropout=dropout)
+    model.pretrained_report = None
+    if pretrained is not None:
+        model.pretrained_report = load_pretrained(model, pretrained, pretrained_format, strict)
     if freeze_stages:
         model.freeze_stages()
     return model

@@ -9,7 +9,7 @@ import yaml
 from conftest import tiny_overrides
 from fer_utils.__main__ import main
 from fer_utils.config import load_config
-from fer_utils.training import NonFiniteLossError, train_run
+from fer_utils.training import NonFiniteLossError, Trainer, train_run
 from fer_utils.training.evaluate import evaluate_run
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,17 @@ def test_two_stage_run_starts_from_best_stage1_and_reinitialises_head(tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     assert m["losses"] == ["softmax", "focal"] and m["best_stage"] == 1
     assert m["loss_settings"][1]["gamma"] == 0.5
+    assert m["stages"][0]["loss"] == "softmax" and "accuracy" in m["stages"][0]["test"]
+    assert (run / "predictions_stage0.npz").exists() and (run / "predictions.npz").exists()
+    # Rebuild stage 2's start: backbone = best stage-1 weights, last FC re-initialised.
+    trainer = Trainer(load_config(run / "config.yaml"), run, progress=False)
+    trainer.setup()
+    trainer.start_stage(1)
+    stage1 = torch.load(run / "checkpoints" / "best_stage0.pt", weights_only=False)["model"]
+    now = trainer.model.state_dict()
+    assert torch.equal(now["backbone.conv1.weight"], stage1["backbone.conv1.weight"])
+    assert not torch.equal(now["classifier.weight"], stage1["classifier.weight"])
+    assert now["classifier.weight"].std() < 2e-3  # N(0, 0.001^2) again
 
 
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):

@@ -60,7 +60,7 @@ def _synthetic_class_names(**_params) -> tuple[str, ...]:
 
 
 SYNTHETIC_DEFAULTS = {"n_train": 6000, "n_test_per_class": 150, "seed": 0, "difficulty": 1.0,
-                      "proportions": None}
+                      "proportions": None, "cv": False}
 
 
 def _load_synthetic(cfg) -> dict:
@@ -87,6 +87,9 @@ def _load_synthetic(cfg) -> dict:
         return Split(a["images"], np.asarray(a["labels"]), np.asarray(a["subjects"]))
 
     n_classes = len(_synthetic_class_names())
+    if p["cv"]:  # K-fold protocol (paper F): subject-disjoint folds over one imbalanced pool
+        pool = build(p["n_train"], p["seed"], p["proportions"])
+        return {"all": pool, "folds": subject_folds(pool.subjects, cfg.num_folds)}
     return {"train": build(p["n_train"], p["seed"], p["proportions"]),
             "test": build(p["n_test_per_class"] * n_classes, p["seed"] + 10_000, "balanced")}
 

@@ -228,12 +228,12 @@ class Trainer:
         self.device = resolve_device(cfg.device)
 
     # -- lifecycle
-    def run(self) -> Path:
+    def setup(self) -> None:
+        """Load the data and build the model (random init, seeded)."""
         cfg = self.cfg
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
-        t0 = time.time()
         self.data = load_dataset(cfg.data, split_seed=cfg.seed)
         self.names = self.data.class_names
         self.train_data = DeviceData(self.data.train, self.device)
@@ -241,6 +241,11 @@ class Trainer:
         self.model = build_model(cfg, len(self.names)).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+
+    def run(self) -> Path:
+        cfg = self.cfg
+        t0 = time.time()
+        self.setup()
         state = self._load_last()
         self.rows: list[dict] = state["rows"] if state else []
         self.elapsed = state["elapsed"] if state else 0.0
@@ -270,7 +275,9 @@ class Trainer:
         return state
 
     # -- stages
-    def _start_stage(self, s: int):
+    def start_stage(self, s: int):
+        """Criterion, optimizer and scheduler of stage ``s``; later stages first load the
+        best model of the previous stage."""
         cfg, stage = self.cfg, self.cfg.stages[s]
         if s > 0:  # paper F: stage 2 starts from the best stage-1 model
             best = torch.load(self.ckpt_dir / f"best_stage{s - 1}.pt", map_location=self.device,
@@ -287,7 +294,7 @@ class Trainer:
 
     def _run_stage(self, s: int, state: dict | None) -> None:
         cfg, stage = self.cfg, self.cfg.stages[s]
-        criterion, optimizer, scheduler = self._start_stage(s)
+        criterion, optimizer, scheduler = self.start_stage(s)
         first_epoch, best = 0, {"score": -math.inf, "epoch": -1}
         if state is not None:
             self.model.load_state_dict(state["model"])
@@ -329,31 +336,39 @@ class Trainer:
 
     # -- final evaluation
     def _finish(self, wall: float) -> Path:
+        """Test the best model of every stage; the last stage's is the run's result."""
         cfg = self.cfg
-        last = len(cfg.stages) - 1
-        best = torch.load(self.ckpt_dir / f"best_stage{last}.pt", map_location=self.device,
-                          weights_only=False)
-        self.model.load_state_dict(best["model"])
-        fio.torch_save(self.ckpt_dir / "best.pt", {"model": best["model"], "stage": last,
-                                                   "epoch": best["epoch"]})
         test_data = DeviceData(self.data.test, self.device)
-        out = predict(self.model, test_data, cfg, self.device)
         y_true = test_data.labels.cpu().numpy()
-        y_prob = out["prob"].cpu().numpy()
-        test = evaluate(y_true, y_prob, self.names, n_bootstrap=cfg.bootstrap, seed=cfg.seed)
-        arrays = {"y_true": y_true, "y_prob": y_prob.astype(np.float32)}
-        if out["embedding"] is not None:
-            arrays["embedding"] = out["embedding"].cpu().numpy().astype(np.float16)
-        fio.save_npz(self.run_dir / "predictions.npz", arrays)
-        best_row = next(r for r in self.rows if r["stage"] == last and r["epoch"] == best["epoch"])
+        by_stage = []
+        for s in range(len(cfg.stages)):
+            best = torch.load(self.ckpt_dir / f"best_stage{s}.pt", map_location=self.device,
+                              weights_only=False)
+            self.model.load_state_dict(best["model"])
+            out = predict(self.model, test_data, cfg, self.device)
+            y_prob = out["prob"].cpu().numpy()
+            final = s == len(cfg.stages) - 1
+            test = evaluate(y_true, y_prob, self.names, n_bootstrap=cfg.bootstrap if final else 0,
+                            seed=cfg.seed)
+            arrays = {"y_true": y_true, "y_prob": y_prob.astype(np.float32)}
+            if out["embedding"] is not None:
+                arrays["embedding"] = out["embedding"].cpu().numpy().astype(np.float16)
+            fio.save_npz(self.run_dir / ("predictions.npz" if final else f"predictions_stage{s}.npz"),
+                         arrays)
+            row = next(r for r in self.rows if r["stage"] == s and r["epoch"] == best["epoch"])
+            by_stage.append({"stage": s, "loss": cfg.stages[s].loss, "best_epoch": best["epoch"],
+                             "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
+                             "test": test})
+        fio.torch_save(self.ckpt_dir / "best.pt", {"model": best["model"], "stage": s,
+                                                   "epoch": best["epoch"]})
         summary = {
             "run": self.run_dir.name, "dataset": cfg.data.dataset, "backbone": cfg.model.backbone,
-            "head": cfg.model.head, "losses": [s.loss for s in cfg.stages],
-            "loss_settings": [self._describe_loss(s) for s in range(len(cfg.stages))],
+            "head": cfg.model.head, "losses": [st.loss for st in cfg.stages],
+            "loss_settings": [self._describe_loss(i) for i in range(len(cfg.stages))],
             "seed": cfg.seed, "fold": cfg.data.fold, "select_metric": cfg.select_metric,
-            "best_stage": last, "best_epoch": best["epoch"],
-            "val": {k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
-            "test": test, "train_time_s": self.elapsed, "wall_time_s_this_process": wall,
+            "best_stage": s, "best_epoch": best["epoch"], "val": by_stage[-1]["val"],
+            "test": by_stage[-1]["test"], "stages": by_stage[:-1],
+            "train_time_s": self.elapsed, "wall_time_s_this_process": wall,
             "split_info": self.data.info,
         }
         fio.write_json(self.run_dir / "metrics.json", summary)
