@@ -1,0 +1,205 @@
+"""Results tables built from run directories only (never from notebook outputs).
+
+``collect_runs`` reads every finished run's ``metrics.json``; the table builders
+aggregate over seeds (paper W) or folds (paper F), add paired tests against the
+baseline on the same test images, and put the papers' printed numbers beside ours.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io as fio
+from .metrics import mcnemar, paired_bootstrap
+from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_METRICS,
+                       PAPER_W_RESNET50_ACC, paper_f_dataset_key)
+
+HEADLINE = ("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc", "balanced_accuracy")
+
+
+def _kind_of(name: str) -> str:
+    return {"W": "paper_w", "F": "paper_f"}.get(name.split("-", 1)[0], "other")
+
+
+def collect_runs(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per finished run under ``runs_dir`` with its headline test metrics."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        cfg = m.get("loss_settings", [])
+        parts = path.parent.name.split("-")
+        row = {"run": path.parent.name, "run_dir": str(path.parent), "study": _kind_of(path.parent.name),
+               "dataset": m["dataset"], "backbone": m["backbone"], "head": m["head"],
+               "losses": "->".join(m["losses"]), "seed": m["seed"], "fold": m["fold"],
+               "pretrained": "pretrained" in parts, "strategy": _strategy_of(path.parent.name),
+               "best_epoch": m["best_epoch"], "train_time_s": m["train_time_s"],
+               "reduction": cfg[0].get("reduction") if cfg else None}
+        for key in HEADLINE:
+            row[key] = m["test"][key]
+            lo_hi = m["test"].get("ci", {}).get(key)
+            row[f"{key}_lo"], row[f"{key}_hi"] = (lo_hi if lo_hi else (np.nan, np.nan))
+        for name, pc in m["test"]["per_class"].items():
+            row[f"recall[{name}]"] = pc["recall"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _strategy_of(run_name: str) -> str | None:
+    from .study import STRATEGIES
+    return next((s for s in STRATEGIES if f"-{s}-" in run_name), None)
+
+
+def load_predictions(run_dir: str | Path, stage: int | None = None) -> dict[str, np.ndarray]:
+    name = "predictions.npz" if stage is None else f"predictions_stage{stage}.npz"
+    with np.load(Path(run_dir) / name) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _mean_std(values: pd.Series) -> str:
+    v = values.dropna().to_numpy(dtype=float) * 100
+    if len(v) == 0:
+        return "n/a"
+    return f"{v.mean():.2f}" if len(v) == 1 else f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+
+
+def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
+                  metrics=("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc")) -> pd.DataFrame:
+    """Paper W Table 5/6 style: mean ± std over seeds (percent), the mean per-seed 95%
+    bootstrap interval of accuracy and F1, the paired bootstrap test of each loss against
+    ``baseline`` on the same test images (seed-matched), and the paper's numbers."""
+    w = runs[runs["study"] == "paper_w"]
+    out = []
+    for (backbone, pretrained, loss), g in w.groupby(["backbone", "pretrained", "losses"], sort=False):
+        row = {"backbone": backbone, "pretrained": pretrained, "loss": loss, "seeds": len(g)}
+        for m in metrics:
+            row[m] = _mean_std(g[m])
+        for m in ("accuracy", "f1"):
+            row[f"{m} 95% CI"] = f"[{g[f'{m}_lo'].mean() * 100:.1f}, {g[f'{m}_hi'].mean() * 100:.1f}]"
+        row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
+        base = w[(w.backbone == backbone) & (w.pretrained == pretrained) & (w.losses == baseline)]
+        row.update(_paired_vs_baseline(g, base, loss == baseline))
+        row.update(_paper_w_reported(backbone, pretrained, loss))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _paired_vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
+    """Seed-matched paired bootstrap of (this loss - baseline) on accuracy and macro-F1."""
+    if is_baseline or base.empty:
+        return {"Δacc vs baseline": "", "Δf1 vs baseline": "", "p (acc, f1) per seed": ""}
+    diffs = {"accuracy": [], "f1": []}
+    ps = []
+    for _, r in runs.iterrows():
+        b = base[base.seed == r.seed]
+        if b.empty:
+            continue
+        pa, pb = load_predictions(b.iloc[0].run_dir), load_predictions(r.run_dir)
+        res = {m: paired_bootstrap(pa["y_true"], pa["y_prob"], pb["y_prob"], metric=m,
+                                   n_bootstrap=1000, seed=int(r.seed)) for m in diffs}
+        for m in diffs:
+            diffs[m].append(res[m]["difference"] * 100)
+        ps.append(f"{res['accuracy']['p_value']:.3f}/{res['f1']['p_value']:.3f}")
+    if not ps:
+        return {"Δacc vs baseline": "n/a", "Δf1 vs baseline": "n/a", "p (acc, f1) per seed": ""}
+    return {"Δacc vs baseline": f"{np.mean(diffs['accuracy']):+.2f}",
+            "Δf1 vs baseline": f"{np.mean(diffs['f1']):+.2f}",
+            "p (acc, f1) per seed": ", ".join(ps)}
+
+
+def _paper_w_reported(backbone: str, pretrained: bool, loss: str) -> dict:
+    if (backbone, pretrained) in PAPER_W and loss in PAPER_W[(backbone, pretrained)]:
+        acc, f1 = PAPER_W[(backbone, pretrained)][loss][:2]
+        return {"paper acc": acc, "paper F1": f1}
+    if backbone == "resnet50" and loss in PAPER_W_RESNET50_ACC[pretrained]:
+        return {"paper acc": PAPER_W_RESNET50_ACC[pretrained][loss], "paper F1": np.nan}
+    return {"paper acc": np.nan, "paper F1": np.nan}
+
+
+def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.DataFrame:
+    """Mean per-class test recall (percent) per loss setting: where imbalance bites."""
+    r = runs[runs["study"] == study]
+    cols = [c for c in r if c.startswith("recall[")]
+    table = r.groupby(["backbone", "pretrained", "losses"], sort=False)[cols].mean() * 100
+    table.columns = [c[7:-1] for c in cols]
+    return table.round(1).reset_index()
+
+
+def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame:
+    """Paper F Table 2-5 style: K-fold mean ± std accuracy per backbone and strategy, an
+    exact McNemar test against ``baseline`` on the pooled out-of-fold predictions (every
+    image is tested exactly once across folds, so pooling is valid), and the paper's numbers."""
+    f = runs[runs["study"] == "paper_f"]
+    out = []
+    for (backbone, strategy), g in f.groupby(["backbone", "strategy"], sort=False):
+        row = {"backbone": backbone, "strategy": strategy, "losses": g["losses"].iloc[0],
+               "folds": g["fold"].nunique(), "seeds": g["seed"].nunique(),
+               "accuracy": _mean_std(g["accuracy"]), "f1": _mean_std(g["f1"]),
+               "pooled accuracy": f"{_pooled_accuracy(g) * 100:.2f}"}
+        base = f[(f.backbone == backbone) & (f.strategy == baseline)]
+        row.update(_mcnemar_vs_baseline(g, base, strategy == baseline))
+        key = paper_f_dataset_key(g["dataset"].iloc[0])
+        row["paper acc"] = _paper_f_reported(key, backbone, strategy)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _pooled(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
+    ys, preds, keys = [], [], []
+    for _, r in g.sort_values(["seed", "fold"]).iterrows():
+        p = load_predictions(r.run_dir)
+        ys.append(p["y_true"])
+        preds.append(p["y_prob"].argmax(1))
+        keys += [(r.seed, r.fold, i) for i in range(len(p["y_true"]))]
+    return np.concatenate(ys), np.concatenate(preds), keys
+
+
+def _pooled_accuracy(g: pd.DataFrame) -> float:
+    y, pred, _ = _pooled(g)
+    return float((y == pred).mean())
+
+
+def _mcnemar_vs_baseline(g: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
+    if is_baseline or base.empty:
+        return {"McNemar p vs CE only": ""}
+    ya, pa, ka = _pooled(base)
+    yb, pb, kb = _pooled(g)
+    if ka != kb or not np.array_equal(ya, yb):
+        return {"McNemar p vs CE only": "unpaired (different folds/seeds)"}
+    res = mcnemar(ya, pa, pb)
+    return {"McNemar p vs CE only": f"{res['p_value']:.3f} ({res['a_only_correct']}/{res['b_only_correct']})"}
+
+
+def _paper_f_reported(key: str | None, backbone: str, strategy: str) -> float:
+    if key is None:
+        return np.nan
+    if backbone == "inception_v3" and strategy in PAPER_F_TABLE4.get(key, {}):
+        return PAPER_F_TABLE4[key][strategy]
+    if backbone in PAPER_F_BACKBONES and strategy in ("ce_only", "ce_then_focal"):
+        return PAPER_F_BACKBONES[backbone][key][strategy == "ce_then_focal"]
+    return np.nan
+
+
+def write_table(table: pd.DataFrame, out_dir: str | Path, name: str, title: str = "",
+                note: str = "") -> tuple[Path, Path]:
+    """Write ``name.csv`` and ``name.md`` (atomically) under ``out_dir``."""
+    out_dir = Path(out_dir)
+    csv_path = fio.write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
+    md = (f"# {title}\n\n" if title else "") + table.to_markdown(index=False) + "\n"
+    if note:
+        md += f"\n{note}\n"
+    md_path = fio.write_text(out_dir / f"{name}.md", md)
+    return csv_path, md_path
+
+
+def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) -> np.ndarray:
+    """Confusion matrix (rows true) summed over runs, e.g. over the folds of a CV;
+    ``stage`` picks an earlier stage's best model (None = the run's final model)."""
+    k = len(class_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    for run_dir in runs["run_dir"]:
+        p = load_predictions(run_dir, stage)
+        np.add.at(cm, (p["y_true"], p["y_prob"].argmax(1)), 1)
+    return cm

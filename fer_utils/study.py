@@ -1,0 +1,157 @@
+"""The two studies as grids of run configurations, and running them.
+
+Notebooks call these with literal parameters; every run goes through
+``fer_utils.training.train_run`` (finished runs are skipped, interrupted ones resume).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .config import RunConfig, config_from_dict, load_config, validate_config
+from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
+from .training import is_finished, run_dir_of, train_run
+
+__all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
+           "paper_w_grid", "paper_f_grid", "run_grid"]
+
+
+def base_config(*, dataset: str, root: str | None = None, data_params: dict | None = None,
+                image_size: int = 64, in_chans: int = 3, batch_size: int = 36,
+                augmentation: str = "w", normalization: str = "imagenet",
+                precision: str = "fp32", device: str = "auto", runs_dir: str = "runs",
+                bootstrap: int = 1000, select_metric: str = "accuracy",
+                overrides: list[str] | None = None) -> dict:
+    """The settings shared by every run of a grid, as a plain config dict."""
+    values = {
+        "runs_dir": runs_dir, "device": device, "batch_size": batch_size, "precision": precision,
+        "bootstrap": bootstrap, "select_metric": select_metric,
+        "data": {"dataset": dataset, "root": root, "params": dict(data_params or {}),
+                 "image_size": image_size, "in_chans": in_chans, "augmentation": augmentation,
+                 "normalization": normalization},
+    }
+    cfg = load_config(None, _dict_to_overrides(values) + list(overrides or []))
+    return cfg.to_dict()
+
+
+def _dict_to_overrides(values: dict, prefix: str = "") -> list[str]:
+    import json
+    out = []
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "params":
+            out += _dict_to_overrides(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={json.dumps(value)}")
+    return out
+
+
+def _finish(values: dict, name: str) -> RunConfig:
+    values["name"] = name
+    cfg = config_from_dict(values)
+    validate_config(cfg)
+    return cfg
+
+
+def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), epochs: int = 20,
+                 lr: float = 0.01, step_size: int = 10, gamma: float = 0.5,
+                 weight_decay: float = 5e-4, pretrained: dict | None = None,
+                 freeze_stages: bool = False, reduction: str = "mean",
+                 loss_params: dict | None = None) -> list[RunConfig]:
+    """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
+
+    ``pretrained`` maps a backbone to a weight file; such backbones get a second,
+    pre-trained row beside the scratch one (paper W: lr 1e-3 pre-trained, 1e-2 scratch;
+    pass ``lr`` for scratch, the pre-trained rows use lr / 10).
+    """
+    configs = []
+    for backbone in backbones:
+        inits = [None] + ([pretrained[backbone]] if pretrained and backbone in pretrained else [])
+        for init in inits:
+            for loss in losses:
+                for seed in seeds:
+                    v = copy.deepcopy(base)
+                    v["seed"] = seed
+                    v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
+                    if init is not None:
+                        v["model"]["pretrained"] = init
+                    v["stages"] = [{
+                        "loss": loss, "loss_params": dict((loss_params or {}).get(loss, {})),
+                        "reduction": reduction, "epochs": epochs,
+                        "lr": lr / 10 if init is not None else lr, "schedule": "step",
+                        "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay}]
+                    tag = "pretrained" if init is not None else "scratch"
+                    configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
+    return configs
+
+
+#: Paper F's Table 4 strategies plus the control: stage losses in order.
+STRATEGIES: dict[str, tuple[str, ...]] = {
+    "focal_only": ("focal",),
+    "ce_only": ("softmax",),
+    "joint": ("ce+focal",),
+    "focal_then_ce": ("focal", "softmax"),
+    "ce_then_focal": ("softmax", "focal"),
+    # Control: stage 2 is plain CE at the learning rate the printed focal alpha implies
+    # (gamma = 0 focal = alpha * CE, i.e. CE at alpha * lr): "focal" vs "more training".
+    "ce_then_ce_scaled_lr": ("softmax", "softmax"),
+}
+
+
+def _stage(loss: str, epochs: int, lr: float, milestone: int | None, focal: dict,
+           weight_decay: float, reinit: bool) -> dict:
+    return {"loss": loss, "loss_params": dict(focal) if "focal" in loss else {},
+            "epochs": epochs, "lr": lr, "schedule": "multistep",
+            "milestones": [milestone] if milestone is not None and milestone < epochs else [],
+            "gamma": 0.1, "weight_decay": weight_decay, "reinit_head": reinit}
+
+
+def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("inception_v3",),
+                 folds=range(10), num_folds: int = 10, seeds=(0,), stage_epochs=(80, 80),
+                 lr: float = 0.01, lr_drop_epoch: int | None = 60,
+                 focal: dict | None = None, weight_decay: float = 1e-3,
+                 pretrained: dict | None = None, val_from: str = "holdout") -> list[RunConfig]:
+    """Paper F's grid: strategy x backbone x fold x seed, head ``f``.
+
+    Stage 1 runs at ``lr`` with no decay; stage 2 starts from the best stage-1 model
+    with the last FC re-initialised and divides the lr by 10 after ``lr_drop_epoch``.
+    ``focal`` holds the focal parameters (paper F, CK+: alpha 0.25, gamma 0).
+    """
+    focal = dict(focal if focal is not None else {"alpha": 0.25, "gamma": 0.0})
+    configs = []
+    for strategy in strategies:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+        losses = STRATEGIES[strategy]
+        for backbone in backbones:
+            for fold in folds:
+                for seed in seeds:
+                    v = copy.deepcopy(base)
+                    v["seed"] = seed
+                    v["model"].update(backbone=backbone, head="f")
+                    if pretrained and backbone in pretrained:
+                        v["model"]["pretrained"] = pretrained[backbone]
+                    v["data"].update(fold=fold, num_folds=num_folds, val_from=val_from)
+                    stages = []
+                    for i, loss in enumerate(losses):
+                        stage_lr = lr
+                        if strategy == "ce_then_ce_scaled_lr" and i == 1:
+                            stage_lr = lr * float(focal.get("alpha") or 1.0)
+                        stages.append(_stage(loss, stage_epochs[min(i, len(stage_epochs) - 1)],
+                                             stage_lr, lr_drop_epoch if i == 1 else None, focal,
+                                             weight_decay, reinit=i == 1))
+                    v["stages"] = stages
+                    configs.append(_finish(v, f"F-{backbone}-{strategy}-fold{fold}-seed{seed}"))
+    return configs
+
+
+def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
+    """Train every config not yet finished, in order; returns their run directories."""
+    todo = [c for c in configs if not is_finished(run_dir_of(c))]
+    print(f"{len(configs)} runs: {len(configs) - len(todo)} already finished, {len(todo)} to train")
+    dirs = []
+    for cfg in tqdm(configs, desc="runs", disable=not progress or not todo):
+        dirs.append(train_run(cfg, progress=False) if not is_finished(run_dir_of(cfg))
+                    else run_dir_of(cfg))
+    return dirs

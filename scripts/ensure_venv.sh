@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create ./.venv (Python 3.11) and install the project with its notebook and test
+# extras, unless an install of the same pyproject.toml is already there.
+# Sourced by run_study.sh and run_tests.sh; safe to run repeatedly.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${FER_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV with $($PY --version)"
+  "$PY" -m venv "$VENV"
+fi
+STAMP="$VENV/.fer_utils-installed"
+WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "[setup] installing fer_utils and its dependencies into $VENV (torch first: a few minutes)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # torch/torchvision first so nothing else pulls a different build.
+  "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[notebooks,test]"
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+  echo "$WANT" > "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"
