@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,12 @@ class ModelConfig:
     embedding_dim: int = 512
     dropout: float = 0.5
     freeze_stages: bool = False
+    #: Local weight file or a finished run directory (see fer_utils.pretrained); None = random init.
+    pretrained: str | None = None
+    #: auto, vggface2, imagenet, vggface, run.
+    pretrained_format: str = "auto"
+    #: Refuse a partial load (missing / unexpected keys) unless false.
+    pretrained_strict: bool = True
 
 
 @dataclass
@@ -224,6 +231,15 @@ def validate_config(cfg: RunConfig) -> None:
     _choice("head", m.head, HEADS)
     _choice("select_metric", cfg.select_metric, SELECT_METRICS)
     _choice("precision", cfg.precision, PRECISIONS)
+    if m.pretrained is not None:
+        if not Path(m.pretrained).exists():
+            raise ValueError(f"model.pretrained: weight file or run directory not found: {m.pretrained}")
+        from .pretrained import expected_normalization
+        wanted = expected_normalization(m.pretrained)
+        if wanted is not None and wanted != d.normalization:
+            warnings.warn(f"{m.pretrained} expects data.normalization={wanted!r} but the run uses "
+                          f"{d.normalization!r}; set data.normalization to follow the weights",
+                          stacklevel=2)
     if d.image_size < 16:
         raise ValueError(f"data.image_size must be >= 16, got {d.image_size}")
     if d.in_chans not in (1, 3):

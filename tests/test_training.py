@@ -112,3 +112,14 @@ def test_cli_train_and_evaluate(tmp_path, capsys, wc_run):
     assert out["split"] == "test" and out["accuracy"] == pytest.approx(expected["accuracy"])
     direct = evaluate_run(wc_run, split="val", bootstrap=0)
     assert direct["n"] > 0
+
+
+def test_transfer_from_a_finished_run(tmp_path, wc_run):
+    run = _train(tmp_path, **{"model.pretrained": str(wc_run), "stages.0.epochs": 1})
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["pretrained"]["format"] == "run"
+    source = torch.load(wc_run / "checkpoints" / "best.pt", weights_only=False)["model"]
+    first = torch.load(run / "checkpoints" / "best_stage0.pt", weights_only=False)["model"]
+    # fine-tuning moved the weights away from the source, but they started there
+    assert source["backbone.conv1.weight"].shape == first["backbone.conv1.weight"].shape
+    assert (source["backbone.conv1.weight"] - first["backbone.conv1.weight"]).abs().max() < 0.05

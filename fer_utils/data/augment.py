@@ -47,6 +47,11 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     # VGGFace2 weights: RGB mean subtraction in 0-255 units, no std.
     "vggface2": ((131.0912 / 255, 103.8827 / 255, 91.4953 / 255), (1 / 255,) * 3),
+    # VGG-Face (Parkhi et al. 2015): RGB mean subtraction in 0-255 units, no std.
+    "vggface": ((129.186279296875 / 255, 104.76238250732422 / 255, 93.59396362304688 / 255),
+                (1 / 255,) * 3),
+    # torchvision's Inception-v3 ImageNet weights expect inputs scaled to [-1, 1].
+    "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     "none": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 

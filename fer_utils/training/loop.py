@@ -65,7 +65,8 @@ def build_model(cfg: RunConfig, num_classes: int) -> FERModel:
     m = cfg.model
     return create_model(m.backbone, num_classes, head=m.head, in_chans=cfg.data.in_chans,
                         embedding_dim=m.embedding_dim, dropout=m.dropout,
-                        freeze_stages=m.freeze_stages)
+                        freeze_stages=m.freeze_stages, pretrained=m.pretrained,
+                        pretrained_format=m.pretrained_format, strict=m.pretrained_strict)
 
 
 def build_stage_loss(stage: StageConfig, data: DatasetSplits, model: FERModel) -> LossSetting:
@@ -264,6 +265,9 @@ class Trainer:
         info = run_info(self.device, self.cfg.seed)
         info["data"] = self.data.info
         info["loss_reductions"] = [s.reduction for s in self.cfg.stages]
+        report = getattr(self.model, "pretrained_report", None)
+        info["pretrained"] = report.to_dict() if report is not None else None
+        info["normalization"] = self.cfg.data.normalization
         fio.write_json(self.run_dir / "run_info.json", info)
 
     def _load_last(self) -> dict | None:
