@@ -1,0 +1,93 @@
+"""Run the study's notebooks in order with papermill: ``python -m fer_utils.pipeline DATASET``.
+
+For each notebook ``notebooks/NN_*.ipynb`` with a parameter file
+``configs/<DATASET>/NN_*.yaml``, papermill executes it with those parameters and writes the
+executed copy under ``<runs_dir>/notebooks/``. Notebooks without a parameter file for the
+dataset are skipped (e.g. no paper F study on AffectNet). Training runs that already
+finished are skipped inside the notebooks, interrupted ones resume, and the last notebook
+refreshes ``results/<DATASET>/``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .paths import PROJECT_ROOT
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+CONFIGS = PROJECT_ROOT / "configs"
+
+
+def plan(dataset: str) -> list[tuple[Path, Path]]:
+    """(notebook, parameter file) pairs to execute for ``dataset``, in order."""
+    folder = CONFIGS / dataset
+    if not folder.is_dir():
+        valid = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir())
+        raise ValueError(f"no parameter files for dataset {dataset!r} in {CONFIGS}; valid: {', '.join(valid)}")
+    pairs = [(nb, folder / f"{nb.stem}.yaml") for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
+    return [(nb, cfg) for nb, cfg in pairs if cfg.exists()]
+
+
+def load_parameters(path: Path, overrides: dict) -> dict:
+    params = yaml.safe_load(path.read_text()) or {}
+    params.update(overrides)
+    return params
+
+
+def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
+        kernel: str = "python3") -> Path:
+    """Execute the notebooks for ``dataset``; returns the folder of executed notebooks."""
+    import papermill as pm
+
+    overrides = dict(parameters or {})
+    steps = plan(dataset)
+    if not steps:
+        raise ValueError(f"configs/{dataset}/ holds no parameter file matching a notebook")
+    runs_dir = load_parameters(steps[0][1], overrides).get("RUNS_DIR", f"runs/{dataset}")
+    if force:  # never overwrite finished runs: train a fresh copy in a new folder
+        runs_dir = f"{runs_dir}-{time.strftime('%Y%m%d-%H%M%S')}"
+        overrides["RUNS_DIR"] = runs_dir
+    out_dir = PROJECT_ROOT / runs_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for notebook, config in steps:
+        params = load_parameters(config, overrides)
+        t0 = time.time()
+        print(f"[pipeline] {notebook.name} with {config.relative_to(PROJECT_ROOT)}", flush=True)
+        pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params,
+                            kernel_name=kernel, cwd=str(NOTEBOOKS), progress_bar=False,
+                            log_output=False)
+        print(f"[pipeline] {notebook.name} done in {time.time() - t0:.0f} s", flush=True)
+    return out_dir
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set expects NAME=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fer_utils.pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", help="a folder name under configs/ (synthetic, fer2013, ckplus48, ...)")
+    p.add_argument("--force", action="store_true",
+                   help="retrain everything into a new, timestamped runs folder")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a notebook parameter for every notebook, e.g. --set DEVICE=cuda")
+    args = p.parse_args(argv)
+    t0 = time.time()
+    out = run(args.dataset, force=args.force, parameters=_parse_set(args.sets))
+    print(f"[pipeline] finished in {time.time() - t0:.0f} s; executed notebooks in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Execute every notebook top to bottom with its default (smoke) parameters and save it
+in place: the committed notebooks are complete runs (see README, "Notebook hygiene").
+
+Usage: python scripts/refresh_notebooks.py [notebooks/NN_name.ipynb ...]
+Timing metadata is not recorded, so a refresh changes only what the cells print.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def refresh(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=1800, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    print(f"refreshed {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    targets = [Path(p).resolve() for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for target in targets:
+        refresh(target)
