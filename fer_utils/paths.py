@@ -11,7 +11,9 @@ def project_path(path: str | Path | None) -> Path | None:
     """Absolute path; relative paths are taken from the project root."""
     if path is None:
         return None
-    path = Path(os.path.expandvars(str(path))).expanduser()
+    text = str(path).replace("${FER_DATA_ROOT}", str(shared_data_root())).replace(
+        "$FER_DATA_ROOT", str(shared_data_root()))
+    path = Path(os.path.expandvars(text)).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 

@@ -38,3 +38,13 @@ def test_assert_disjoint_reports_leak():
     with pytest.raises(ValueError, match="leakage: 1 subjects shared by train and test"):
         assert_disjoint({"train": np.array([1, 2]), "test": np.array([2, 3])}, "subjects")
     assert_disjoint({"a": np.array([1]), "b": np.array([2])}, "ids")
+
+
+def test_subject_holdout_keeps_subjects_whole():
+    from fer_utils.data.splits import subject_holdout
+    subjects = np.repeat(np.arange(20), 5)
+    keep, held = subject_holdout(subjects, fraction=0.2, seed=0)
+    assert len(np.intersect1d(subjects[keep], subjects[held])) == 0
+    assert 15 <= len(held) <= 25 and len(keep) + len(held) == 100
+    again = subject_holdout(subjects, fraction=0.2, seed=0)[1]
+    assert np.array_equal(held, again)

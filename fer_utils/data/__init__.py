@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .splits import assert_disjoint, stratified_holdout, subject_folds  # noqa: F401
+from .splits import assert_disjoint, stratified_holdout, subject_folds, subject_holdout  # noqa: F401
 
 
 @dataclass
@@ -100,6 +100,28 @@ DATASETS: dict[str, DatasetEntry] = {
 }
 
 
+def _register_real_datasets() -> None:
+    """One entry per real dataset reader (fer_utils.data.index.SPECS)."""
+    from .index import SPECS, loader
+    for name, spec in SPECS.items():
+        DATASETS[name] = DatasetEntry(spec.class_names, loader(name), spec.description)
+
+
+_register_real_datasets()
+
+
+def build_index(name: str, root=None, **protocol):
+    """Checked per-image index (pandas DataFrame) of a real dataset; see ``index.build_index``."""
+    from .index import build_index as _build_index
+    return _build_index(name, root, **protocol)
+
+
+def default_data_root():
+    """Where the datasets live: ``$FER_DATA_ROOT``, else ``<project>/../shared/data``."""
+    from .formats import default_data_root as _default_data_root
+    return _default_data_root()
+
+
 def class_names(name: str, **params) -> tuple[str, ...]:
     """Class names of dataset ``name`` in its label order."""
     if name not in DATASETS:
@@ -121,8 +143,14 @@ def _match_channels(split: Split, in_chans: int) -> Split:
     return Split(images, split.labels, split.subjects)
 
 
-def _holdout_val(train: Split, cfg, seed: int) -> tuple[Split, Split]:
-    keep, held = stratified_holdout(train.labels, fraction=cfg.val_fraction, seed=seed)
+def _holdout_val(train: Split, cfg, seed: int, by_subject: bool) -> tuple[Split, Split]:
+    """Validation carved out of train: by whole subjects for subject-independent
+    protocols (K-fold CV), else stratified by class."""
+    if by_subject:
+        keep, held = subject_holdout(train.subjects, fraction=cfg.val_fraction, seed=seed)
+        assert_disjoint({"train": train.subjects[keep], "val": train.subjects[held]}, "subjects")
+    else:
+        keep, held = stratified_holdout(train.labels, fraction=cfg.val_fraction, seed=seed)
     return train.take(keep), train.take(held)
 
 
@@ -135,7 +163,7 @@ def load_dataset(cfg, split_seed: int = 0) -> DatasetSplits:
     """
     names = class_names(cfg.dataset, **cfg.params)
     parts = DATASETS[cfg.dataset].load(cfg)
-    info = {"dataset": cfg.dataset, "val_from": cfg.val_from}
+    info = {"dataset": cfg.dataset, "val_from": cfg.val_from, **parts.get("info", {})}
     if "all" in parts:  # K-fold dataset: test = one subject-disjoint fold
         if cfg.fold is None:
             raise ValueError(f"dataset {cfg.dataset!r} is K-fold: set data.fold (0..{cfg.num_folds - 1})")
@@ -151,8 +179,10 @@ def load_dataset(cfg, split_seed: int = 0) -> DatasetSplits:
     elif "val" in parts:
         val = parts["val"]
     else:
-        train, val = _holdout_val(train, cfg, split_seed)
+        by_subject = "all" in parts and train.subjects is not None
+        train, val = _holdout_val(train, cfg, split_seed, by_subject)
         info["val_fraction"] = cfg.val_fraction
+        info["val_holdout"] = "subjects" if by_subject else "stratified"
     if train.subjects is not None and test.subjects is not None and "all" in parts:
         assert_disjoint({"train": train.subjects, "test": test.subjects}, "subjects")
     splits = [_match_channels(s, cfg.in_chans) for s in (train, val, test)]

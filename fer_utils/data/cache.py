@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from ..paths import PROJECT_ROOT
+
 CACHE_VERSION = 1
 
 

@@ -28,6 +28,28 @@ def stratified_holdout(labels: np.ndarray, *, fraction: float | None = None,
     return keep, held_out
 
 
+def subject_holdout(subjects: np.ndarray, *, fraction: float, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (keep, held_out) by whole subjects, holding out about ``fraction``
+    of the images: an inner validation split that shares no subject with training."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    subjects = np.asarray(subjects)
+    unique = np.unique(subjects)
+    if len(unique) < 2:
+        raise ValueError("a subject hold-out needs at least two subjects")
+    order = unique[np.random.default_rng(seed).permutation(len(unique))]
+    counts = {s: c for s, c in zip(*np.unique(subjects, return_counts=True))}
+    chosen, total = [], 0
+    for s in order[:-1]:  # at least one subject stays in training
+        if total >= fraction * len(subjects):
+            break
+        chosen.append(s)
+        total += counts[s]
+    held = np.isin(subjects, chosen)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 def subject_folds(subjects: np.ndarray, num_folds: int = 10, scheme: str = "rank_mod") -> np.ndarray:
     """Fold of every sample such that no subject appears in two folds.
 
