@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from ..paths import PROJECT_ROOT
+
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "scikit-learn", "krippendorff", "pandas",
             "fer_utils")
 
