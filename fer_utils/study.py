@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .paths import project_path
 from .config import RunConfig, config_from_dict, load_config, validate_config
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
 from .training import is_finished, run_dir_of, train_run
@@ -75,7 +76,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
                     if init is not None:
-                        v["model"]["pretrained"] = init
+                        v["model"]["pretrained"] = str(project_path(init))
                     v["stages"] = [{
                         "loss": loss, "loss_params": dict((loss_params or {}).get(loss, {})),
                         "reduction": reduction, "epochs": epochs,
@@ -131,7 +132,7 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="f")
                     if pretrained and backbone in pretrained:
-                        v["model"]["pretrained"] = pretrained[backbone]
+                        v["model"]["pretrained"] = str(project_path(pretrained[backbone]))
                     v["data"].update(fold=fold, num_folds=num_folds, val_from=val_from)
                     stages = []
                     for i, loss in enumerate(losses):

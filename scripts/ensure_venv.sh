@@ -19,6 +19,10 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   # torch/torchvision first so nothing else pulls a different build.
   "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT[notebooks,test]"
+  # MTCNN face detection (its wheel ships the weights). Its metadata pins torch<2.3,
+  # numpy<2 and Pillow<10.3, which current stacks contradict, so it goes in without deps.
+  "$VENV/bin/python" -m pip install --quiet --no-deps "facenet-pytorch==2.6.0"
+  "$VENV/bin/python" -m pip install --quiet requests
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
   echo "$WANT" > "$STAMP"
 fi

@@ -1,0 +1,98 @@
+"""Notebook hygiene: thin cells over fer_utils, one literal `parameters` cell, and the
+committed notebooks are complete top-to-bottom runs (policy stated in the README)."""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_the_four_ordered_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["00_explore_data.ipynb", "10_finetune_per_loss.ipynb",
+                                           "20_two_stage_focal.ipynb", "30_results_tables.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exactly_one_parameters_cell_of_literals(path):
+    params = [c for c in _cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    tree = ast.parse("".join(params[0]["source"]))
+    for node in tree.body:
+        assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters must be annotated assignments"
+        assert node.target.id.isupper(), f"{path.name}: {node.target.id} should be UPPER_CASE"
+        ast.literal_eval(node.value)  # raises on anything but a literal
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_are_thin(path):
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not l.startswith("%")))
+        assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree)), \
+            f"{path.name}: define functions in fer_utils, not in cells"
+        assert "sys.path" not in src
+        assert len(src.splitlines()) <= 15, f"{path.name}: cell too long:\n{src}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebooks_are_complete_clean_runs(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), \
+        f"{path.name} is not a complete top-to-bottom run: run scripts/refresh_notebooks.py"
+    for c in code:
+        assert not any(o.get("output_type") == "error" for o in c["outputs"])
+        assert "execution" not in c["metadata"], "timing metadata is noise"
+    assert "widgets" not in nb["metadata"] and "papermill" not in nb["metadata"]
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def _parameter_names(notebook: Path) -> set[str]:
+    cell = next(c for c in _cells(notebook) if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {n.target.id for n in ast.parse("".join(cell["source"])).body}
+
+
+CONFIG_FILES = sorted((ROOT / "configs").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_parameter_files_name_existing_notebook_parameters(path):
+    import yaml
+    notebook = ROOT / "notebooks" / f"{path.stem}.ipynb"
+    assert notebook.exists(), f"{path} matches no notebook"
+    unknown = set(yaml.safe_load(path.read_text())) - _parameter_names(notebook)
+    assert not unknown, f"{path}: not parameters of {notebook.name}: {sorted(unknown)}"
+
+
+def test_every_study_dataset_has_parameter_files():
+    assert {p.name for p in (ROOT / "configs").iterdir()} >= {"synthetic", "fer2013", "ckplus48",
+                                                              "affectnet", "oulu_casia"}
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "ckplus48"])
+def test_full_run_parameter_files_build_valid_run_configs(dataset):
+    """The grids the pipeline would train validate without reading any image."""
+    import yaml
+    from fer_utils import study
+    for stem, grid in (("10_finetune_per_loss", study.paper_w_grid), ("20_two_stage_focal", study.paper_f_grid)):
+        path = ROOT / "configs" / dataset / f"{stem}.yaml"
+        if not path.exists():
+            continue
+        p = yaml.safe_load(path.read_text())
+        base = study.base_config(dataset=p["DATASET"], root=p.get("DATA_ROOT"), data_params=p["DATA_PARAMS"],
+                                 image_size=p["IMAGE_SIZE"], in_chans=p.get("IN_CHANS", 3))
+        if stem.startswith("10"):
+            configs = grid(base, backbones=p["BACKBONES"], losses=p["LOSSES"], seeds=p["SEEDS"], epochs=p["EPOCHS"])
+        else:
+            configs = grid(base, strategies=p["STRATEGIES"], backbones=p["BACKBONES"], folds=p["FOLDS"],
+                           num_folds=p["NUM_FOLDS"], stage_epochs=p["STAGE_EPOCHS"], focal=p["FOCAL"])
+        assert configs
