@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh
 export MPLBACKEND=Agg
-python -m pytest tests "$@"
+# Unit tests, then every notebook re-executed under nbval (smoke parameters).
+python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
+  --nbval-cell-timeout=1800 -p no:cacheprovider "$@"

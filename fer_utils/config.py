@@ -192,6 +192,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     # even when the file does not mention stages.
     merged = _merge(RunConfig().to_dict(), values)
     merged = apply_overrides(merged, overrides or [])
+    merged = _merge(RunConfig().to_dict(), merged)  # fill defaults of stages set by overrides
     cfg = config_from_dict(merged)
     validate_config(cfg)
     return cfg
@@ -203,6 +204,10 @@ def _merge(base: dict, delta: dict) -> dict:
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("params", "loss_params"):
             out[key] = _merge(out[key], value)
         elif key == "stages" and isinstance(value, list):
+            for i, stage in enumerate(value[1:], start=1):
+                if isinstance(stage, dict) and "loss" not in stage:
+                    raise ValueError(f"stages.{i}: a later stage must name its loss "
+                                     f"(e.g. loss: focal); it does not inherit one")
             default_stage = dataclasses.asdict(StageConfig())
             out[key] = [_merge(default_stage, s) if isinstance(s, dict) else s for s in value]
         else:

@@ -61,3 +61,16 @@ def test_yaml_scientific_notation_is_coerced_and_bad_types_rejected():
         load_config(None, ["stages.0.lr=fast"])
     with pytest.raises(ValueError, match="model.freeze_stages: expected true/false"):
         load_config(None, ["model.freeze_stages=3"])
+
+
+def test_two_stage_run_without_a_second_loss_is_rejected(tmp_path):
+    path = _write(tmp_path, "stages:\n  - {loss: softmax, epochs: 2}\n  - {epochs: 2}\n")
+    with pytest.raises(ValueError, match="stages.1: a later stage must name its loss"):
+        load_config(path)
+
+
+def test_missing_weight_file_is_rejected_before_training(tmp_path):
+    with pytest.raises(ValueError, match="weight file or run directory not found"):
+        load_config(None, [f"model.pretrained={tmp_path / 'senet50_ft_weight.pkl'}"])
+    with pytest.raises(ValueError, match="stages.1: a later stage must name its loss"):
+        load_config(None, ["stages=[{loss: softmax}, {epochs: 3}]"])
