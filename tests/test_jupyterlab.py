@@ -26,7 +26,7 @@ def test_jupyterlab_lists_notebooks(tmp_path):
     jupyter = str(Path(sys.executable).with_name("jupyter"))
     proc = subprocess.Popen([jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-                             "--ServerApp.open_browser=False"],
+                             "--ServerApp.open_browser=False", "--allow-root"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)})
     try:
