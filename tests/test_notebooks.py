@@ -40,7 +40,8 @@ def test_cells_are_thin(path):
         assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree)), \
             f"{path.name}: define functions in fer_utils, not in cells"
         assert "sys.path" not in src
-        assert len(src.splitlines()) <= 15, f"{path.name}: cell too long:\n{src}"
+        if "parameters" not in cell["metadata"].get("tags", []):  # one literal per line there
+            assert len(src.splitlines()) <= 15, f"{path.name}: cell too long:\n{src}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
