@@ -43,6 +43,8 @@ def collect_runs(runs_dir: str | Path) -> pd.DataFrame:
             row[f"{key}_lo"], row[f"{key}_hi"] = (lo_hi if lo_hi else (np.nan, np.nan))
         for name, pc in m["test"]["per_class"].items():
             row[f"recall[{name}]"] = pc["recall"]
+        counts = m.get("split_info", {}).get("train_class_counts")
+        row["minority_class"] = m["test"]["class_names"][int(np.argmin(counts))] if counts else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -79,11 +81,38 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
         for m in ("accuracy", "f1"):
             row[f"{m} 95% CI"] = f"[{g[f'{m}_lo'].mean() * 100:.1f}, {g[f'{m}_hi'].mean() * 100:.1f}]"
         row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
+        row.update(_minority_recall(g))
         base = w[(w.backbone == backbone) & (w.pretrained == pretrained) & (w.losses == baseline)]
         row.update(_paired_vs_baseline(g, base, loss == baseline))
         row.update(_paper_w_reported(backbone, pretrained, loss))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95% interval of a binomial proportion."""
+    if n == 0:
+        return (np.nan, np.nan)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def _minority_recall(runs: pd.DataFrame) -> dict:
+    """Recall of the smallest training class, pooled over seeds, with a Wilson 95% interval."""
+    name = runs["minority_class"].iloc[0]
+    if name is None:
+        return {}
+    hits = total = 0
+    for run_dir in runs["run_dir"]:
+        p = load_predictions(run_dir)
+        c = list(json.loads((Path(run_dir) / "metrics.json").read_text())["test"]["class_names"]).index(name)
+        sel = p["y_true"] == c
+        hits += int((p["y_prob"][sel].argmax(1) == c).sum())
+        total += int(sel.sum())
+    lo, hi = wilson_interval(hits, total)
+    return {f"minority recall ({name})": f"{100 * hits / max(total, 1):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"}
 
 
 def _paired_vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:

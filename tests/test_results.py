@@ -1,0 +1,78 @@
+"""Tables built from run directories: aggregation, paired tests, the papers' numbers."""
+import json
+
+import numpy as np
+import pytest
+
+from fer_utils import results
+from fer_utils.metrics import evaluate
+
+
+def _fake_run(root, name, y_true, y_prob, seed=0, fold=None, losses=("softmax",), backbone="resnet18"):
+    run = root / name
+    run.mkdir(parents=True)
+    names = [f"c{i}" for i in range(y_prob.shape[1])]
+    m = {"dataset": "synthetic", "backbone": backbone, "head": "w", "losses": list(losses),
+         "seed": seed, "fold": fold, "best_epoch": 0, "train_time_s": 1.0,
+         "loss_settings": [{"reduction": "mean"}],
+         "test": evaluate(y_true, y_prob, names, n_bootstrap=50, seed=seed),
+         "split_info": {"train_class_counts": [50, 30, 5]}}
+    (run / "metrics.json").write_text(json.dumps(m))
+    np.savez(run / "predictions.npz", y_true=y_true, y_prob=y_prob)
+    return run
+
+
+def _probs(y, correct, k=3):
+    prob = np.full((len(y), k), 0.1)
+    pred = np.where(correct, y, (y + 1) % k)
+    prob[np.arange(len(y)), pred] = 0.8
+    return prob
+
+
+def test_paper_w_table_aggregates_seeds_and_tests_against_softmax(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    for seed in (0, 1):
+        _fake_run(tmp_path, f"W-resnet18-scratch-softmax-seed{seed}", y, _probs(y, rng.random(120) < 0.5), seed)
+        _fake_run(tmp_path, f"W-resnet18-scratch-weighted_softmax-seed{seed}", y,
+                  _probs(y, rng.random(120) < 0.9), seed, losses=("weighted_softmax",))
+    runs = results.collect_runs(tmp_path)
+    assert len(runs) == 4 and set(runs.study) == {"paper_w"}
+    table = results.paper_w_table(runs).set_index("loss")
+    assert table.loc["softmax", "seeds"] == 2
+    acc = runs[runs.losses == "softmax"].accuracy * 100
+    assert table.loc["softmax", "accuracy"] == f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
+    assert float(table.loc["weighted_softmax", "Δacc vs baseline"]) > 20
+    p_values = table.loc["weighted_softmax", "p (acc, f1) per seed"].split(", ")
+    assert len(p_values) == 2 and all(float(p.split("/")[0]) < 0.01 for p in p_values)
+    assert "minority recall (c2)" in table.columns
+
+
+def test_paper_f_table_pools_folds_for_mcnemar(tmp_path):
+    y = np.repeat(np.arange(3), 10)
+    for fold in range(3):
+        _fake_run(tmp_path, f"F-resnet18-ce_only-fold{fold}-seed0", y, _probs(y, np.arange(30) % 2 == 0), fold=fold)
+        _fake_run(tmp_path, f"F-resnet18-ce_then_focal-fold{fold}-seed0", y, _probs(y, np.arange(30) % 2 == 0),
+                  fold=fold, losses=("softmax", "focal"))
+    table = results.paper_f_table(results.collect_runs(tmp_path)).set_index("strategy")
+    assert table.loc["ce_only", "folds"] == 3
+    assert table.loc["ce_then_focal", "McNemar p vs CE only"].startswith("1.000 (0/0)")
+    assert table.loc["ce_then_focal", "pooled accuracy"] == "50.00"
+
+
+def test_wilson_interval_matches_known_values():
+    lo, hi = results.wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
+    assert all(np.isnan(results.wilson_interval(0, 0)))
+
+
+def test_reported_numbers_are_attached():
+    assert results._paper_w_reported("seresnet50", True, "weighted_cluster+weighted_softmax")["paper acc"] == 60.70
+    assert results._paper_f_reported("ckplus", "inception_v3", "ce_then_focal") == 98.8
+    assert results._paper_f_reported("ckplus", "vgg16", "ce_only") == 94.6
+
+
+def test_write_table_writes_csv_and_markdown(tmp_path):
+    import pandas as pd
+    csv, md = results.write_table(pd.DataFrame({"a": [1]}), tmp_path, "t", "Title", "note")
+    assert csv.read_text().startswith("a\n1") and "# Title" in md.read_text() and "note" in md.read_text()
