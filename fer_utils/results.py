@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import io as fio
 from .metrics import mcnemar, paired_bootstrap
-from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_METRICS,
+from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_LOSSES,
                        PAPER_W_RESNET50_ACC, paper_f_dataset_key)
 
 HEADLINE = ("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc", "balanced_accuracy")
@@ -86,7 +86,16 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
         row.update(_paired_vs_baseline(g, base, loss == baseline))
         row.update(_paper_w_reported(backbone, pretrained, loss))
         out.append(row)
-    return pd.DataFrame(out)
+    return _in_order(pd.DataFrame(out), "loss", PAPER_W_LOSSES)
+
+
+def _in_order(table: pd.DataFrame, column: str, order) -> pd.DataFrame:
+    """Rows in the papers' order (unknown values last, stable)."""
+    if table.empty:
+        return table
+    rank = {v: i for i, v in enumerate(order)}
+    return table.sort_values(column, key=lambda c: c.map(lambda v: rank.get(v, len(rank))),
+                             kind="stable").reset_index(drop=True)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -172,7 +181,8 @@ def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame
         key = paper_f_dataset_key(g["dataset"].iloc[0])
         row["paper acc"] = _paper_f_reported(key, backbone, strategy)
         out.append(row)
-    return pd.DataFrame(out)
+    from .study import STRATEGIES
+    return _in_order(pd.DataFrame(out), "strategy", tuple(STRATEGIES))
 
 
 def _pooled(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
