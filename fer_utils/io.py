@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +45,17 @@ def write_yaml(path: str | Path, obj: Any) -> Path:
 
 def torch_save(path: str | Path, obj: Any) -> Path:
     return _atomic(path, lambda p: torch.save(obj, p))
+
+
+def link(source: str | Path, target: str | Path) -> Path:
+    """Atomically make ``target`` a hard link to ``source`` (a copy where links fail)."""
+    def write(p: Path) -> None:
+        p.unlink()
+        try:
+            os.link(source, p)
+        except OSError:
+            shutil.copyfile(source, p)
+    return _atomic(target, write)
 
 
 def save_npz(path: str | Path, arrays: dict) -> Path:

@@ -363,8 +363,8 @@ class Trainer:
             by_stage.append({"stage": s, "loss": cfg.stages[s].loss, "best_epoch": best["epoch"],
                              "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
                              "test": test})
-        fio.torch_save(self.ckpt_dir / "best.pt", {"model": best["model"], "stage": s,
-                                                   "epoch": best["epoch"]})
+        # best.pt = the final stage's best checkpoint (a hard link: no second copy on disk)
+        fio.link(self.ckpt_dir / f"best_stage{s}.pt", self.ckpt_dir / "best.pt")
         summary = {
             "run": self.run_dir.name, "dataset": cfg.data.dataset, "backbone": cfg.model.backbone,
             "head": cfg.model.head, "losses": [st.loss for st in cfg.stages],
