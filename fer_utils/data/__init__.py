@@ -63,6 +63,13 @@ SYNTHETIC_DEFAULTS = {"n_train": 6000, "n_test_per_class": 150, "seed": 0, "diff
                       "proportions": None, "cv": False}
 
 
+def _synthetic_source_hash() -> str:
+    """Changes whenever the generator's code does, so its cached faces are redrawn."""
+    import hashlib
+    from pathlib import Path
+    return hashlib.sha256((Path(__file__).parent / "synthetic.py").read_bytes()).hexdigest()[:12]
+
+
 def _load_synthetic(cfg) -> dict:
     """Imbalanced train set (paper W Table 3 proportions) and a balanced test set, like
     paper W's AffectNet protocol; the test faces come from a different generator seed."""
@@ -76,7 +83,7 @@ def _load_synthetic(cfg) -> dict:
 
     def build(n, seed, proportions):
         key = {"n": n, "size": cfg.image_size, "seed": seed, "proportions": proportions,
-               "difficulty": p["difficulty"]}
+               "difficulty": p["difficulty"], "generator": _synthetic_source_hash()}
 
         def make():
             faces = make_synthetic_faces(n, size=cfg.image_size, seed=seed, proportions=proportions,
