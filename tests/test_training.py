@@ -123,3 +123,11 @@ def test_transfer_from_a_finished_run(tmp_path, wc_run):
     # fine-tuning moved the weights away from the source, but they started there
     assert source["backbone.conv1.weight"].shape == first["backbone.conv1.weight"].shape
     assert (source["backbone.conv1.weight"] - first["backbone.conv1.weight"]).abs().max() < 0.05
+
+
+def test_a_run_directory_of_a_different_config_is_refused(wc_run):
+    cfg = load_config(wc_run / "config.yaml", ["stages.0.epochs=5"])
+    with pytest.raises(ValueError, match="different configuration \\(differs in: stages\\)"):
+        train_run(cfg, progress=False)
+    same_but_other_device = load_config(wc_run / "config.yaml", ["device=cpu", "num_threads=1"])
+    assert train_run(same_but_other_device, progress=False) == wc_run

@@ -385,6 +385,30 @@ class Trainer:
         return {"stage": s, "loss": stage.loss, **crit.describe()}
 
 
+#: Settings that may differ between a run and its resumption without changing its numbers.
+RUNTIME_KEYS = ("device", "runs_dir", "num_threads", "eval_batch_size")
+
+
+def _comparable(values: dict) -> dict:
+    return {k: v for k, v in values.items() if k not in RUNTIME_KEYS}
+
+
+def check_same_config(run_dir: Path, cfg: RunConfig) -> None:
+    """Refuse to resume or skip a run directory that was made by a different config."""
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.exists():
+        return
+    from ..config import config_from_dict
+    import yaml
+    old = _comparable(config_from_dict(yaml.safe_load(saved.read_text())).to_dict())
+    new = _comparable(cfg.to_dict())
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{run_dir} holds a run of a different configuration (differs in: "
+                         f"{', '.join(diff)}); choose another run name or runs_dir, or pass "
+                         f"new_run_id=True / --new-run-id")
+
+
 def is_finished(run_dir: Path) -> bool:
     return (Path(run_dir) / "metrics.json").exists()
 
@@ -398,6 +422,8 @@ def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True
     """
     validate_config(cfg)
     run_dir = run_dir_of(cfg)
+    if not new_run_id:
+        check_same_config(run_dir, cfg)
     if is_finished(run_dir):
         if not new_run_id:
             print(f"{run_dir} already finished; nothing to do (pass new_run_id=True for a fresh copy)")
