@@ -24,6 +24,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
     e.add_argument("--device", default="cpu")
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0 = none)")
+    r = sub.add_parser("predict", help="expressions of the faces in images, from a finished run")
+    r.add_argument("run_dir")
+    r.add_argument("images", nargs="+", help="image files or folders")
+    r.add_argument("--no-detect", action="store_true",
+                   help="take the centred square of each image as the face (already-cropped faces)")
+    r.add_argument("--margin", type=float, default=0.2, help="margin around a detected face box")
+    r.add_argument("--min-prob", type=float, default=0.9, help="MTCNN face confidence threshold")
+    r.add_argument("--device", default="cpu")
     return p
 
 
@@ -41,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
                               device=args.device, bootstrap=args.bootstrap)
         json.dump(result, sys.stdout, indent=2)
         print()
+    elif args.command == "predict":
+        from .training.predict import predict_files
+        for record in predict_files(args.run_dir, args.images, detect=not args.no_detect,
+                                    margin=args.margin, min_prob=args.min_prob, device=args.device):
+            print(json.dumps(record))
     return 0
 
 

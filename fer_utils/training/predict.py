@@ -1,0 +1,87 @@
+"""Expressions of the faces in image files, from a finished run's best model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.decode import centre_box, open_image, square_box, to_mode
+from ..data.formats import IMAGE_SUFFIXES
+from .evaluate import load_run
+from .loop import prepare, resolve_device
+
+
+def image_files(paths: list[str | Path]) -> list[Path]:
+    """Image files named directly or found (recursively, sorted) in named folders."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"no such image or folder: {p}")
+    return out
+
+
+def face_boxes(image, detector, min_prob: float) -> list[tuple[float, float, float, float]]:
+    """Every MTCNN face (x, y, w, h) at or above ``min_prob``, most confident first."""
+    boxes, probs = detector.detect(image.convert("RGB"))
+    if boxes is None:
+        return []
+    out = []
+    for i in np.argsort(-np.asarray(probs, dtype=float)):
+        if probs[i] >= min_prob:
+            x1, y1, x2, y2 = (float(v) for v in boxes[i])
+            out.append((x1, y1, x2 - x1, y2 - y1))
+    return out
+
+
+def predict_files(run_dir: str | Path, paths: list[str | Path], *, detect: bool = True,
+                  margin: float = 0.2, min_prob: float = 0.9, device: str = "cpu") -> list[dict]:
+    """One record per image: its faces (box, expression, class probabilities).
+
+    With ``detect=False`` the centred square of each image is taken as the face
+    (for images that are already face crops, like FER2013 or CK+48).
+    """
+    cfg, model = load_run(run_dir, device)
+    names = cfg_class_names(run_dir)
+    detector = _mtcnn() if detect else None
+    mode = "L" if cfg.data.in_chans == 1 else "RGB"
+    records = []
+    for path in image_files(paths):
+        image = to_mode(open_image(str(path)), mode)
+        boxes = face_boxes(image, detector, min_prob) if detect else [None]
+        faces = []
+        for box in boxes:
+            crop = square_box(box, margin) if box is not None else centre_box(*image.size)
+            faces.append({"box": None if box is None else [round(v, 1) for v in box],
+                          **_classify(image.crop(crop), cfg, model, names)})
+        record = {"image": str(path), "faces": faces}
+        if not faces:
+            record["note"] = "no face detected"
+        records.append(record)
+    return records
+
+
+@torch.no_grad()
+def _classify(face, cfg, model, names) -> dict:
+    size = cfg.data.image_size
+    a = np.asarray(face.resize((size, size)), dtype=np.uint8)
+    x = torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())[None]
+    device = resolve_device(cfg.device)
+    logits, _ = model(prepare(x.to(device), cfg, None))
+    prob = logits.float().softmax(1)[0].cpu().numpy()
+    return {"expression": names[int(prob.argmax())],
+            "probabilities": {n: round(float(p), 4) for n, p in zip(names, prob)}}
+
+
+def cfg_class_names(run_dir: str | Path) -> list[str]:
+    import json
+    return json.loads((Path(run_dir) / "metrics.json").read_text())["test"]["class_names"]
+
+
+def _mtcnn():
+    from ..data.faces import FaceDetector
+    return FaceDetector().mtcnn
