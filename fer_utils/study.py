@@ -59,12 +59,16 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  lr: float = 0.01, step_size: int = 10, gamma: float = 0.5,
                  weight_decay: float = 5e-4, pretrained: dict | None = None,
                  freeze_stages: bool = False, reduction: str = "mean",
+                 weighted_reduction: str | None = None,
                  loss_params: dict | None = None) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
     pre-trained row beside the scratch one (paper W: lr 1e-3 pre-trained, 1e-2 scratch;
     pass ``lr`` for scratch, the pre-trained rows use lr / 10).
+    ``weighted_reduction`` (e.g. ``"weighted_mean"``, what ``nn.CrossEntropyLoss(weight=W)``
+    does) replaces ``reduction`` for the settings with a class-weighted softmax: with W <= 1
+    a plain mean shrinks their gradients by about N_min / N_avg, i.e. their learning rate.
     """
     configs = []
     for backbone in backbones:
@@ -79,12 +83,18 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         v["model"]["pretrained"] = str(project_path(init))
                     v["stages"] = [{
                         "loss": loss, "loss_params": dict((loss_params or {}).get(loss, {})),
-                        "reduction": reduction, "epochs": epochs,
+                        "reduction": _reduction_for(loss, reduction, weighted_reduction),
+                        "epochs": epochs,
                         "lr": lr / 10 if init is not None else lr, "schedule": "step",
                         "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
     return configs
+
+
+def _reduction_for(loss: str, reduction: str, weighted_reduction: str | None) -> str:
+    weighted = loss.endswith("weighted_softmax")
+    return weighted_reduction if weighted and weighted_reduction else reduction
 
 
 #: Paper F's Table 4 strategies plus the control: stage losses in order.
