@@ -93,15 +93,6 @@ FORMATS = ("auto", "vggface2", "imagenet", "vggface", "run")
 #: Normalisation each format's weights expect (a run's comes from its config.yaml).
 FORMAT_NORMALIZATION: dict[str, str | None] = {
     "vggface2": "vggface2", "imagenet": "imagenet", "vggface": "vggface", "run": None}
-#: RGB (mean, std) on the 0-1 scale of the names this module reports; ``vggface2`` and
-#: ``imagenet`` are also in ``fer_utils.data.augment.NORMALIZATIONS``.
-NORMALIZATION_VALUES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "vggface2": ((131.0912 / 255, 103.8827 / 255, 91.4953 / 255), (1 / 255,) * 3),
-    "vggface": ((129.186279296875 / 255, 104.76238250732422 / 255, 93.59396362304688 / 255),
-                (1 / 255,) * 3),
-    "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-}
 #: Backbone a VGGFace2 port's weights need, by whether the file has SE blocks.
 VGGFACE2_BACKBONE = {True: "seresnet50", False: "resnet50_vggface2"}
 VGGFACE2_IDENTITIES = 8631
@@ -279,7 +270,7 @@ def _normalization(fmt: str, state: dict, cfg: dict | None) -> str | None:
 
 
 def expected_normalization(path_or_format: str | Path | None) -> str | None:
-    """Input normalisation the weights expect: a name of ``NORMALIZATION_VALUES`` or None.
+    """Input normalisation the weights expect: a name in ``data.augment.NORMALIZATIONS`` or None.
 
     Args:
         path_or_format: a weight file / run directory, a format name (``vggface2``,

@@ -442,3 +442,9 @@ def test_adapt_input_conv_sum_and_repeat():
     w1 = torch.randn(4, 1, 3, 3, dtype=torch.float64)
     assert torch.allclose(adapt_input_conv(w1, 3).sum(1, keepdim=True), w1)
     assert adapt_input_conv(w, 3) is w
+
+
+def test_every_reported_normalization_exists_in_the_pipeline():
+    from fer_utils.data.augment import NORMALIZATIONS
+    from fer_utils.pretrained import FORMAT_NORMALIZATION
+    assert {v for v in FORMAT_NORMALIZATION.values() if v} | {"inception"} <= set(NORMALIZATIONS)
