@@ -90,6 +90,12 @@ class RunConfig:
     #: fp32, or bf16 autocast.
     precision: str = "fp32"
     channels_last: bool = False
+    #: Test-time augmentation for validation and test: none, or hflip (average the
+    #: logits of each image and its mirror image).
+    tta: str = "none"
+    #: Also score the test split after every epoch (``monitor_test_accuracy`` in
+    #: metrics.csv) for time-to-accuracy curves. Never used for model selection.
+    monitor_test: bool = False
     #: torch intra-op threads on CPU (None = torch's default).
     num_threads: int | None = None
     #: Bootstrap replicates for the test metrics' 95% intervals (0 disables).
@@ -106,6 +112,7 @@ SELECT_METRICS = ("accuracy", "f1", "balanced_accuracy", "kappa", "alpha", "auc"
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("step", "multistep", "cosine", "onecycle", "constant")
 VAL_FROM = ("holdout", "test")
+TTAS = ("none", "hflip")
 
 
 def _build(cls, values: dict, where: str):
@@ -236,6 +243,7 @@ def validate_config(cfg: RunConfig) -> None:
     _choice("head", m.head, HEADS)
     _choice("select_metric", cfg.select_metric, SELECT_METRICS)
     _choice("precision", cfg.precision, PRECISIONS)
+    _choice("tta", cfg.tta, TTAS)
     if m.pretrained is not None:
         if not Path(m.pretrained).exists():
             raise ValueError(f"model.pretrained: weight file or run directory not found: {m.pretrained}")

@@ -171,15 +171,18 @@ def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame
     image is tested exactly once across folds, so pooling is valid), and the paper's numbers."""
     f = runs[runs["study"] == "paper_f"]
     out = []
-    for (backbone, strategy), g in f.groupby(["backbone", "strategy"], sort=False):
-        row = {"backbone": backbone, "strategy": strategy, "losses": g["losses"].iloc[0],
+    for (backbone, pretrained, strategy), g in f.groupby(["backbone", "pretrained", "strategy"],
+                                                          sort=False):
+        row = {"backbone": backbone, "pretrained": pretrained, "strategy": strategy,
+               "losses": g["losses"].iloc[0],
                "folds": g["fold"].nunique(), "seeds": g["seed"].nunique(),
                "accuracy": _mean_std(g["accuracy"]), "f1": _mean_std(g["f1"]),
                "pooled accuracy": f"{_pooled_accuracy(g) * 100:.2f}"}
-        base = f[(f.backbone == backbone) & (f.strategy == baseline)]
+        base = f[(f.backbone == backbone) & (f.pretrained == pretrained) & (f.strategy == baseline)]
         row.update(_mcnemar_vs_baseline(g, base, strategy == baseline))
         key = paper_f_dataset_key(g["dataset"].iloc[0])
-        row["paper acc"] = _paper_f_reported(key, backbone, strategy)
+        # The paper's backbones start from ImageNet / VGG-Face weights, never from scratch.
+        row["paper acc"] = _paper_f_reported(key, backbone, strategy) if pretrained else np.nan
         out.append(row)
     from .study import STRATEGIES
     return _in_order(pd.DataFrame(out), "strategy", tuple(STRATEGIES))
@@ -242,3 +245,19 @@ def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) 
         p = load_predictions(run_dir, stage)
         np.add.at(cm, (p["y_true"], p["y_prob"].argmax(1)), 1)
     return cm
+
+
+#: Small per-run files worth publishing beside the tables (no checkpoints, no predictions).
+RUN_FILES = ("config.yaml", "run_info.json", "metrics.json", "metrics.csv")
+
+
+def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Copy each run's config and metrics files to ``out_dir/<run>/`` so a results folder
+    documents every number in its tables without holding checkpoints or data."""
+    out_dir = Path(out_dir)
+    for run_dir in runs["run_dir"]:
+        src = Path(run_dir)
+        for name in RUN_FILES:
+            if (src / name).exists():
+                fio.write_text(out_dir / src.name / name, (src / name).read_text())
+    return out_dir

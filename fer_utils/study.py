@@ -23,12 +23,13 @@ def base_config(*, dataset: str, root: str | None = None, data_params: dict | No
                 image_size: int = 64, in_chans: int = 3, batch_size: int = 36,
                 augmentation: str = "w", normalization: str = "imagenet",
                 precision: str = "fp32", device: str = "auto", runs_dir: str = "runs",
-                bootstrap: int = 1000, select_metric: str = "accuracy",
-                overrides: list[str] | None = None) -> dict:
+                bootstrap: int = 1000, select_metric: str = "accuracy", tta: str = "none",
+                monitor_test: bool = False, overrides: list[str] | None = None) -> dict:
     """The settings shared by every run of a grid, as a plain config dict."""
     values = {
         "runs_dir": runs_dir, "device": device, "batch_size": batch_size, "precision": precision,
-        "bootstrap": bootstrap, "select_metric": select_metric,
+        "bootstrap": bootstrap, "select_metric": select_metric, "tta": tta,
+        "monitor_test": monitor_test,
         "data": {"dataset": dataset, "root": root, "params": dict(data_params or {}),
                  "image_size": image_size, "in_chans": in_chans, "augmentation": augmentation,
                  "normalization": normalization},
@@ -60,7 +61,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  weight_decay: float = 5e-4, pretrained: dict | None = None,
                  freeze_stages: bool = False, reduction: str = "mean",
                  weighted_reduction: str | None = None,
-                 loss_params: dict | None = None) -> list[RunConfig]:
+                 loss_params: dict | None = None, schedule: str = "step",
+                 seeds_per_loss: dict | None = None) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -69,13 +71,17 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     ``weighted_reduction`` (e.g. ``"weighted_mean"``, what ``nn.CrossEntropyLoss(weight=W)``
     does) replaces ``reduction`` for the settings with a class-weighted softmax: with W <= 1
     a plain mean shrinks their gradients by about N_min / N_avg, i.e. their learning rate.
+    ``schedule`` is paper W's ``step`` (x ``gamma`` every ``step_size`` epochs) or any
+    other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets).
+    ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
+    a paired test compares); other losses use ``seeds``.
     """
     configs = []
     for backbone in backbones:
         inits = [None] + ([pretrained[backbone]] if pretrained and backbone in pretrained else [])
         for init in inits:
             for loss in losses:
-                for seed in seeds:
+                for seed in (seeds_per_loss or {}).get(loss, seeds):
                     v = copy.deepcopy(base)
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
@@ -85,7 +91,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         "loss": loss, "loss_params": dict((loss_params or {}).get(loss, {})),
                         "reduction": _reduction_for(loss, reduction, weighted_reduction),
                         "epochs": epochs,
-                        "lr": lr / 10 if init is not None else lr, "schedule": "step",
+                        "lr": lr / 10 if init is not None else lr, "schedule": schedule,
                         "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
@@ -128,6 +134,8 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
     Stage 1 runs at ``lr`` with no decay; stage 2 starts from the best stage-1 model
     with the last FC re-initialised and divides the lr by 10 after ``lr_drop_epoch``.
     ``focal`` holds the focal parameters (paper F, CK+: alpha 0.25, gamma 0).
+    Runs initialised from ``pretrained`` weights are named ``F-<backbone>-pretrained-...``
+    so that scratch and pre-trained grids can share a runs folder and a table.
     """
     focal = dict(focal if focal is not None else {"alpha": 0.25, "gamma": 0.0})
     configs = []
@@ -141,8 +149,10 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                     v = copy.deepcopy(base)
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="f")
+                    tag = ""
                     if pretrained and backbone in pretrained:
                         v["model"]["pretrained"] = str(project_path(pretrained[backbone]))
+                        tag = "pretrained-"
                     v["data"].update(fold=fold, num_folds=num_folds, val_from=val_from)
                     stages = []
                     for i, loss in enumerate(losses):
@@ -153,7 +163,7 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                                              stage_lr, lr_drop_epoch if i == 1 else None, focal,
                                              weight_decay, reinit=i == 1))
                     v["stages"] = stages
-                    configs.append(_finish(v, f"F-{backbone}-{strategy}-fold{fold}-seed{seed}"))
+                    configs.append(_finish(v, f"F-{backbone}-{tag}{strategy}-fold{fold}-seed{seed}"))
     return configs
 
 

@@ -131,3 +131,29 @@ def test_a_run_directory_of_a_different_config_is_refused(wc_run):
         train_run(cfg, progress=False)
     same_but_other_device = load_config(wc_run / "config.yaml", ["device=cpu", "num_threads=1"])
     assert train_run(same_but_other_device, progress=False) == wc_run
+
+
+def test_hflip_tta_averages_an_image_and_its_mirror():
+    from fer_utils.config import RunConfig
+    from fer_utils.training.loop import _forward_eval
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    wrapped = lambda x: (model(x), None)  # noqa: E731 - FERModel returns (logits, embedding)
+    x = torch.randn(5, 2, 4, 4)
+    plain, _ = _forward_eval(wrapped, x, RunConfig(), "cpu")
+    tta, _ = _forward_eval(wrapped, x, RunConfig(tta="hflip"), "cpu")
+    assert torch.allclose(plain, model(x))
+    assert torch.allclose(tta, (model(x) + model(x.flip(3))) / 2, atol=1e-6)
+
+
+def test_monitor_test_logs_test_accuracy_without_changing_training(tmp_path):
+    plain = _train(tmp_path / "a")
+    monitored = _train(tmp_path / "b", monitor_test="true")
+    a, b = pd.read_csv(plain / "metrics.csv"), pd.read_csv(monitored / "metrics.csv")
+    assert "monitor_test_accuracy" not in a and b["monitor_test_accuracy"].between(0, 1).all()
+    assert np.allclose(a["train_loss"], b["train_loss"]) and np.allclose(a["val_loss"], b["val_loss"])
+    assert (b["elapsed_s"].diff().dropna() > 0).all()
+    # the last epoch's monitored accuracy is the test accuracy of that epoch's model
+    m = json.loads((monitored / "metrics.json").read_text())
+    if m["best_epoch"] == 1:
+        assert b["monitor_test_accuracy"].iloc[-1] == pytest.approx(m["test"]["accuracy"], abs=1e-6)

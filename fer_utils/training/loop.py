@@ -166,17 +166,30 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
     return {f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()}
 
 
+def _forward_eval(model: FERModel, x: torch.Tensor, cfg: RunConfig, device):
+    """Logits and embedding of one batch; with ``tta="hflip"`` the mean over the batch
+    and its mirror image (a face's expression does not change under a mirror)."""
+    views = [x, x.flip(3)] if cfg.tta == "hflip" else [x]
+    outs = []
+    for view in views:
+        with autocast(cfg, device):
+            out, emb = model(view)
+        outs.append((out.float(), None if emb is None else emb.float()))
+    logits = torch.stack([o for o, _ in outs]).mean(0)
+    emb = None if outs[0][1] is None else torch.stack([e for _, e in outs]).mean(0)
+    return logits, emb
+
+
 @torch.no_grad()
 def predict(model: FERModel, data: DeviceData, cfg: RunConfig, device) -> dict[str, torch.Tensor]:
     """Class probabilities, logits and embeddings (if any) for a whole split, in order."""
     model.eval()
     logits, embeddings = [], []
     for idx in torch.arange(len(data), device=device).split(cfg.eval_batch_size):
-        with autocast(cfg, device):
-            out, emb = model(prepare(data.images[idx], cfg, None))
-        logits.append(out.float())
+        out, emb = _forward_eval(model, prepare(data.images[idx], cfg, None), cfg, device)
+        logits.append(out)
         if emb is not None:
-            embeddings.append(emb.float())
+            embeddings.append(emb)
     logits_t = torch.cat(logits)
     return {"logits": logits_t, "prob": logits_t.softmax(1),
             "embedding": torch.cat(embeddings) if embeddings else None}
@@ -239,6 +252,7 @@ class Trainer:
         self.names = self.data.class_names
         self.train_data = DeviceData(self.data.train, self.device)
         self.val_data = DeviceData(self.data.val, self.device)
+        self.test_data = DeviceData(self.data.test, self.device) if cfg.monitor_test else None
         self.model = build_model(cfg, len(self.names)).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -320,6 +334,11 @@ class Trainer:
             row.update(validate_epoch(self.model, criterion, self.val_data, cfg, self.device, self.names))
             row["epoch_time_s"] = time.time() - t0
             self.elapsed += row["epoch_time_s"]
+            row["elapsed_s"] = self.elapsed
+            if self.test_data is not None:  # outside the timed epoch; never selects
+                out = predict(self.model, self.test_data, cfg, self.device)
+                row["monitor_test_accuracy"] = float(
+                    (out["prob"].argmax(1) == self.test_data.labels).float().mean())
             score = score_of(row, cfg.select_metric)
             if score > best["score"]:
                 best = {"score": score, "epoch": epoch}
