@@ -176,3 +176,25 @@ def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
         dirs.append(train_run(cfg, progress=False) if not is_finished(run_dir_of(cfg))
                     else run_dir_of(cfg))
     return dirs
+
+
+def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
+    """The grid notebook 10 builds from its parameters (a ``configs/*/10_*.yaml`` mapping),
+    for scripts that train or inspect the same runs without executing the notebook."""
+    root = p.get("DATA_ROOT") or None
+    base = base_config(dataset=p["DATASET"], root=str(project_path(root)) if root else None,
+                       data_params=p.get("DATA_PARAMS", {}), image_size=p["IMAGE_SIZE"],
+                       in_chans=p.get("IN_CHANS", 3), batch_size=p.get("BATCH_SIZE", 32),
+                       augmentation=p.get("AUGMENTATION", "w"),
+                       normalization=p.get("NORMALIZATION", "imagenet"),
+                       precision=p.get("PRECISION", "fp32"), device=p.get("DEVICE", "auto"),
+                       runs_dir=str(project_path(p.get("RUNS_DIR", "runs"))),
+                       bootstrap=p.get("BOOTSTRAP", 200),
+                       select_metric=p.get("SELECT_METRIC", "accuracy"), tta=p.get("TTA", "none"),
+                       monitor_test=p.get("MONITOR_TEST", False))
+    return paper_w_grid(base, backbones=p["BACKBONES"], losses=p["LOSSES"], seeds=p.get("SEEDS", [0]),
+                        epochs=p["EPOCHS"], lr=p.get("LR", 0.01), step_size=p.get("LR_STEP", 10),
+                        pretrained=p.get("PRETRAINED", {}), freeze_stages=p.get("FREEZE_STAGES", False),
+                        reduction=p.get("REDUCTION", "mean"),
+                        weighted_reduction=p.get("WEIGHTED_REDUCTION", "mean"),
+                        schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}))

@@ -1,0 +1,80 @@
+"""CPU time-to-accuracy (DAWNBench style) of the study's FER2013 recipe.
+
+    python benchmarks/time_to_accuracy.py                  # configs/fer2013_long
+    python benchmarks/time_to_accuracy.py --config configs/fer2013_long/10_finetune_per_loss.yaml
+
+Trains the recipe's run (or resumes it, or reads it when finished: it is the same run
+directory the pipeline writes) and prints the training wall-clock at which PublicTest
+accuracy first reached each target. The recipe must set ``MONITOR_TEST: true``: the loop
+then scores the test split after every epoch, outside the timed epoch and never for model
+selection. Training time is the sum of epoch times (forward, backward, augmentation and
+validation); data decoding, model building and the monitoring itself are not counted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
+from fer_utils.training import run_dir_of, train_run  # noqa: E402
+
+DEFAULT_CONFIG = ROOT / "configs" / "fer2013_long" / "10_finetune_per_loss.yaml"
+
+
+def time_to_targets(metrics_csv: Path, targets: list[float]) -> list[dict]:
+    """First epoch (and cumulative training seconds) at which monitored test accuracy >= each target."""
+    rows = pd.read_csv(metrics_csv)
+    if "monitor_test_accuracy" not in rows:
+        raise SystemExit(f"{metrics_csv} has no monitor_test_accuracy column: train with MONITOR_TEST: true")
+    out = []
+    for t in targets:
+        hit = rows[rows["monitor_test_accuracy"] >= t]
+        if hit.empty:
+            out.append({"target": t, "epoch": None, "seconds": None,
+                        "best_seen": float(rows["monitor_test_accuracy"].max())})
+        else:
+            r = hit.iloc[0]
+            out.append({"target": t, "epoch": int(r["epoch"]) + 1, "seconds": float(r["elapsed_s"]),
+                        "best_seen": float(rows["monitor_test_accuracy"].max())})
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="a notebook-10 parameter file")
+    p.add_argument("--targets", type=float, nargs="+", default=[0.65, 0.68, 0.70])
+    p.add_argument("--no-train", action="store_true", help="only report an existing run")
+    args = p.parse_args(argv)
+    params = yaml.safe_load(Path(args.config).read_text())
+    configs = paper_w_configs_from_parameters(params)
+    if len(configs) != 1:
+        raise SystemExit(f"{args.config} defines {len(configs)} runs; time-to-accuracy needs one")
+    cfg = configs[0]
+    if not cfg.monitor_test:
+        raise SystemExit(f"{args.config}: set MONITOR_TEST: true")
+    run_dir = run_dir_of(cfg) if args.no_train else train_run(cfg, progress=True)
+    info = json.loads((run_dir / "run_info.json").read_text())
+    final = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else None
+    print(f"recipe: {args.config}")
+    print(f"run: {run_dir}")
+    print(f"machine: {info.get('machine')}")
+    for r in time_to_targets(run_dir / "metrics.csv", args.targets):
+        when = (f"{r['seconds'] / 60:6.1f} min (epoch {r['epoch']})" if r["seconds"] is not None
+                else f"not reached (best {100 * r['best_seen']:.1f}%)")
+        print(f"PublicTest accuracy >= {100 * r['target']:.0f}%: {when}")
+    if final:
+        print(f"selected model (best validation epoch {final['best_epoch'] + 1}): PublicTest accuracy "
+              f"{100 * final['test']['accuracy']:.2f}%, training time {final['train_time_s'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
