@@ -79,7 +79,7 @@ def test_every_study_dataset_has_parameter_files():
                                                               "affectnet", "oulu_casia"}
 
 
-@pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "ckplus48",
+@pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "fer2013_gpu", "ckplus48", "ckplus48_gpu",
                                      "ckplus48_transfer"])
 def test_full_run_parameter_files_build_valid_run_configs(dataset):
     """The grids the pipeline would train validate without reading any image."""
