@@ -82,6 +82,7 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
             row[f"{m} 95% CI"] = f"[{g[f'{m}_lo'].mean() * 100:.1f}, {g[f'{m}_hi'].mean() * 100:.1f}]"
         row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
         row.update(_minority_recall(g))
+        row["intra/inter (test emb.)"] = _compactness(g)
         base = w[(w.backbone == backbone) & (w.pretrained == pretrained) & (w.losses == baseline)]
         row.update(_paired_vs_baseline(g, base, loss == baseline))
         row.update(_paper_w_reported(backbone, pretrained, loss))
@@ -122,6 +123,21 @@ def _minority_recall(runs: pd.DataFrame) -> dict:
         total += int(sel.sum())
     lo, hi = wilson_interval(hits, total)
     return {f"minority recall ({name})": f"{100 * hits / max(total, 1):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"}
+
+
+def _compactness(runs: pd.DataFrame) -> str:
+    """Test-embedding intra-class spread / inter-center distance (lower = more compact and
+    separated), mean ± std over seeds: what center and weighted-cluster losses claim to improve."""
+    from .metrics import embedding_compactness
+    ratios = []
+    for run_dir in runs["run_dir"]:
+        p = load_predictions(run_dir)
+        if "embedding" in p:
+            ratios.append(embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"])
+    v = np.array([r for r in ratios if r is not None], dtype=float)
+    if len(v) == 0:
+        return "n/a"
+    return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
 
 def _paired_vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:

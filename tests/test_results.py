@@ -76,3 +76,39 @@ def test_write_table_writes_csv_and_markdown(tmp_path):
     import pandas as pd
     csv, md = results.write_table(pd.DataFrame({"a": [1]}), tmp_path, "t", "Title", "note")
     assert csv.read_text().startswith("a\n1") and "# Title" in md.read_text() and "note" in md.read_text()
+
+
+def test_paper_w_table_reports_embedding_compactness(tmp_path):
+    y = np.repeat(np.arange(3), 20)
+    rng = np.random.default_rng(1)
+    tight = np.eye(3)[y] * 10 + rng.normal(0, 0.1, (60, 3))
+    loose = np.eye(3)[y] * 10 + rng.normal(0, 3.0, (60, 3))
+    for name, emb, losses in (("softmax", loose, ("softmax",)), ("center_softmax", tight, ("center+softmax",))):
+        run = _fake_run(tmp_path, f"W-resnet18-scratch-{name}-seed0", y, _probs(y, np.ones(60, bool)), losses=losses)
+        np.savez(run / "predictions.npz", y_true=y, y_prob=_probs(y, np.ones(60, bool)), embedding=emb)
+    table = results.paper_w_table(results.collect_runs(tmp_path)).set_index("loss")
+    col = "intra/inter (test emb.)"
+    assert float(table.loc["center+softmax", col]) < 0.01 < float(table.loc["softmax", col])
+
+
+def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
+    y = np.repeat(np.arange(3), 10)
+    for tag, correct in (("", np.arange(30) % 2 == 0), ("pretrained-", np.ones(30, bool))):
+        for strategy in ("ce_only", "ce_then_focal"):
+            _fake_run(tmp_path, f"F-resnet18-{tag}{strategy}-fold0-seed0", y, _probs(y, correct), fold=0)
+    table = results.paper_f_table(results.collect_runs(tmp_path))
+    assert len(table) == 4
+    by = table.set_index(["pretrained", "strategy"])
+    assert by.loc[(True, "ce_only"), "pooled accuracy"] == "100.00"
+    assert by.loc[(False, "ce_only"), "pooled accuracy"] == "50.00"
+    assert np.isnan(by.loc[(False, "ce_then_focal"), "paper acc"])  # the paper never trains from scratch
+
+
+def test_export_runs_copies_configs_and_metrics_only(tmp_path):
+    run = _fake_run(tmp_path / "runs", "W-resnet18-scratch-softmax-seed0", np.arange(3), np.eye(3))
+    (run / "config.yaml").write_text("seed: 0\n")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "best.pt").write_bytes(b"x")
+    out = results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "out")
+    files = sorted(p.name for p in (out / run.name).iterdir())
+    assert files == ["config.yaml", "metrics.json"]
