@@ -4,6 +4,12 @@ SGD with momentum; per-stage loss, learning rate and schedule; class-center upda
 after each optimizer step; model selection on the validation split; a checkpoint
 after every epoch holding everything needed to resume exactly (the data order and
 augmentation of an epoch are a pure function of seed, stage and epoch).
+
+Under ``torchrun`` the same loop trains with DistributedDataParallel (see
+``distributed.py``): ``batch_size`` stays the global batch, every rank draws the same
+order and augmentation and trains on its own slice of each batch, class centers are
+updated from the whole gathered batch so that every rank holds the same ones, and
+rank 0 alone writes the run directory.
 """
 from __future__ import annotations
 
@@ -26,6 +32,9 @@ from ..data.augment import augment_batch, get_recipe, normalize, to_float
 from ..losses import LossSetting, build_loss
 from ..metrics import evaluate
 from ..models import FERModel, create_model
+from .distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum, average_buffers,
+                          average_gradients, barrier, init_from_env, local_device, on_main,
+                          shard_slice, wrap_ddp)
 from .rundir import run_info
 
 LOWER_IS_BETTER = {"loss"}
@@ -112,11 +121,13 @@ class DeviceData:
         return len(self.labels)
 
 
-def train_batches(n: int, batch_size: int, g: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled index batches; a trailing batch of one is dropped (BatchNorm needs two)."""
+def train_batches(n: int, batch_size: int, g: torch.Generator,
+                  min_size: int = 2) -> list[torch.Tensor]:
+    """Shuffled index batches; a trailing batch smaller than ``min_size`` is dropped
+    (BatchNorm needs two samples: two per rank when the batch is split over ranks)."""
     order = torch.randperm(n, generator=g)
     batches = list(order.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) < 2:
+    if len(batches) > 1 and len(batches[-1]) < min_size:
         batches.pop()
     return batches
 
@@ -135,34 +146,77 @@ def autocast(cfg: RunConfig, device: torch.device):
 
 # --------------------------------------------------------------------------- epochs
 
+def loss_share(reduction: str, n_shard: int, n_batch: int) -> float:
+    """This rank's weight in the loss of the whole global batch.
+
+    A mean over the batch is the shard-size-weighted sum of the shards' means; a sum is
+    the plain sum of the shards' sums. (``weighted_mean`` divides by the batch's class
+    weights, which the shards split unevenly: weighting by shard size approximates it.)
+    In one process the share is exactly 1.
+    """
+    return 1.0 if reduction == "sum" else n_shard / n_batch
+
+
+def global_batch_values(loss: torch.Tensor, parts: dict, share: float,
+                        dist: DistInfo) -> dict[str, float]:
+    """The loss and its parts over the whole global batch, identical on every rank
+    (so all ranks log the same numbers and stop together on a non-finite loss)."""
+    values = {"loss": loss.detach(), **parts}
+    summed = all_reduce_sum(torch.stack([v.float() for v in values.values()]) * share, dist)
+    return dict(zip(values, summed.tolist()))
+
+
+def center_update_embedding(embedding: torch.Tensor | None, criterion: LossSetting,
+                            dist: DistInfo) -> torch.Tensor | None:
+    """The whole global batch's embedding (rank order = batch order) for ``after_step``,
+    so every rank applies the 1-process center update and holds the same centers.
+    Ranks skip the exchange when the loss setting keeps no centers."""
+    if embedding is None or (dist.enabled and not criterion.needs_embedding):
+        return None
+    return all_gather_cat(embedding.detach(), dist)
+
+
 def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
-                    device, g: torch.Generator, desc: str, progress: bool) -> dict:
+                    device, g: torch.Generator, desc: str, progress: bool,
+                    dist: DistInfo = SINGLE) -> dict:
+    """One epoch over the training split; ``model`` is DDP-wrapped when ``dist`` has
+    several ranks. Returns the mean training loss (and its parts) per sample."""
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
-    batches = train_batches(len(data), cfg.batch_size, g)
+    reduction = criterion_reduction(criterion)
+    batches = train_batches(len(data), cfg.batch_size, g, min_size=2 * dist.world_size)
     for idx in tqdm(batches, desc=desc, leave=False, disable=not progress, mininterval=2.0):
         idx = idx.to(device)
-        x = prepare(data.images[idx], cfg, g)
+        mine = shard_slice(len(idx), dist)
+        # Every rank augments the whole global batch: the same random draws as one
+        # process, and the shared generator stays in step on every rank.
+        x = prepare(data.images[idx], cfg, g)[mine]
         y = data.labels[idx]
         with autocast(cfg, device):
             logits, embedding = model(x)
         embedding = None if embedding is None else embedding.float()
-        loss, parts = criterion(logits.float(), embedding, y)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"{desc}: non-finite training loss {loss.item()}; "
+        loss, parts = criterion(logits.float(), embedding, y[mine])
+        share = loss_share(reduction, len(y[mine]), len(y))
+        values = global_batch_values(loss, parts, share, dist)
+        if not math.isfinite(values["loss"]):
+            raise NonFiniteLossError(f"{desc}: non-finite training loss {values['loss']}; "
                                      "the last good checkpoint is kept")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # DDP averages gradients over ranks: scaling by world_size * share makes the
+        # average the gradient of the global batch's loss (a no-op in one process).
+        (loss * (dist.world_size * share)).backward()
+        average_gradients(criterion.parameters(), dist)
         optimizer.step()
-        criterion.after_step(None if embedding is None else embedding.detach(), y)
+        criterion.after_step(center_update_embedding(embedding, criterion, dist), y)
         if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
             scheduler.step()
         n_seen += len(y)
-        for key, value in {"loss": loss.detach(), **parts}.items():
-            sums[key] = sums.get(key, 0.0) + float(value) * len(y)
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value * len(y)
     if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
         scheduler.step()
+    average_buffers(model, dist)  # every rank validates (and saves) the same model
     return {f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()}
 
 
@@ -233,18 +287,38 @@ def model_state(model, criterion) -> dict:
     return {"model": model.state_dict(), "criterion": criterion.state_dict()}
 
 
+def dropout_seed(seed: int, rank: int) -> int:
+    """Seed of the global RNG (dropout) on one rank: rank 0 keeps the 1-process seed, the
+    others draw their own masks for their own shards."""
+    return seed if rank == 0 else (seed + rank * 0x9E3779B97F4A7C15) % (2 ** 63)
+
+
 class Trainer:
-    """Runs (or resumes) one configured run in its own directory."""
+    """Runs (or resumes) one configured run in its own directory.
+
+    Under ``torchrun`` one Trainer per rank runs the same run; rank 0 alone writes
+    ``run_dir`` and reads its checkpoints for the others (no shared filesystem needed).
+    """
 
     def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool = True):
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(cfg.device)
+        self.dist = SINGLE
+        #: The loss setting of the last stage trained (its centers, after ``run``).
+        self.criterion: LossSetting | None = None
 
     # -- lifecycle
     def setup(self) -> None:
-        """Load the data and build the model (random init, seeded)."""
+        """Join the process group when launched by ``torchrun``, load the data and build
+        the model (random init, seeded: the same on every rank)."""
         cfg = self.cfg
+        self.dist = init_from_env(self.device)
+        self.device = local_device(self.device, self.dist)
+        self.progress = self.progress and self.dist.is_main  # one progress display
+        if cfg.batch_size < 2 * self.dist.world_size:
+            raise ValueError(f"batch_size {cfg.batch_size} is the global batch: it must give "
+                             f"each of the {self.dist.world_size} ranks at least 2 samples")
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
@@ -264,7 +338,7 @@ class Trainer:
         state = self._load_last()
         self.rows: list[dict] = state["rows"] if state else []
         self.elapsed = state["elapsed"] if state else 0.0
-        if state is None:
+        if state is None and self.dist.is_main:
             self._write_header()
         start_stage = state["stage"] if state else 0
         for s in range(start_stage, len(cfg.stages)):
@@ -282,15 +356,28 @@ class Trainer:
         report = getattr(self.model, "pretrained_report", None)
         info["pretrained"] = report.to_dict() if report is not None else None
         info["normalization"] = self.cfg.data.normalization
+        info["world_size"] = self.dist.world_size  # the number of training processes
         fio.write_json(self.run_dir / "run_info.json", info)
 
     def _load_last(self) -> dict | None:
-        path = self.ckpt_dir / "last.pt"
-        if not path.exists():
-            return None
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        print(f"resuming {self.run_dir} at stage {state['stage']} after epoch {state['epoch']}")
-        return state
+        def load():
+            path = self.ckpt_dir / "last.pt"
+            if not path.exists():
+                return None
+            state = self._read_checkpoint(path)
+            print(f"resuming {self.run_dir} at stage {state['stage']} after epoch {state['epoch']}")
+            return state
+        return on_main(load, self.dist)
+
+    def _read_checkpoint(self, path: Path) -> dict:
+        # Several ranks: rank 0 reads to the CPU and sends the state to the others;
+        # load_state_dict then copies it to each rank's device.
+        where = "cpu" if self.dist.enabled else self.device
+        return torch.load(path, map_location=where, weights_only=False)
+
+    def _load_best(self, s: int) -> dict:
+        return on_main(lambda: self._read_checkpoint(self.ckpt_dir / f"best_stage{s}.pt"),
+                       self.dist)
 
     # -- stages
     def start_stage(self, s: int):
@@ -298,15 +385,15 @@ class Trainer:
         best model of the previous stage."""
         cfg, stage = self.cfg, self.cfg.stages[s]
         if s > 0:  # paper F: stage 2 starts from the best stage-1 model
-            best = torch.load(self.ckpt_dir / f"best_stage{s - 1}.pt", map_location=self.device,
-                              weights_only=False)
+            best = self._load_best(s - 1)
             self.model.load_state_dict(best["model"])
             if stage.reinit_head:
                 torch.manual_seed(epoch_seed(cfg.seed, s, -1))
                 self.model.reset_classifier()
         criterion = build_stage_loss(stage, self.data, self.model).to(self.device)
         optimizer = build_optimizer(stage, self.model, criterion)
-        steps = len(train_batches(len(self.train_data), cfg.batch_size, torch.Generator().manual_seed(0)))
+        steps = len(train_batches(len(self.train_data), cfg.batch_size, torch.Generator().manual_seed(0),
+                                  min_size=2 * self.dist.world_size))
         scheduler = build_scheduler(stage, optimizer, steps)
         return criterion, optimizer, scheduler
 
@@ -320,17 +407,19 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             first_epoch, best = state["epoch"] + 1, state["best"]
+        # DDP for the training forward only; self.model (the same module) for the rest.
+        train_model = wrap_ddp(self.model, self.device, self.dist)
         for epoch in range(first_epoch, stage.epochs):
             t0 = time.time()
             seed = epoch_seed(cfg.seed, s, epoch)
-            torch.manual_seed(seed)  # dropout
-            g = torch.Generator(device=self.device).manual_seed(seed)
+            torch.manual_seed(dropout_seed(seed, self.dist.rank))
+            g = torch.Generator(device=self.device).manual_seed(seed)  # the same on every rank
             criterion.on_epoch_start(epoch)
             lr = optimizer.param_groups[0]["lr"]
             desc = f"stage {s + 1}/{len(cfg.stages)} {stage.loss} epoch {epoch + 1}/{stage.epochs}"
             row = {"stage": s, "epoch": epoch, "lr": lr,
-                   **train_one_epoch(self.model, criterion, optimizer, scheduler, self.train_data,
-                                     cfg, self.device, g, desc, self.progress)}
+                   **train_one_epoch(train_model, criterion, optimizer, scheduler, self.train_data,
+                                     cfg, self.device, g, desc, self.progress, self.dist)}
             row.update(validate_epoch(self.model, criterion, self.val_data, cfg, self.device, self.names))
             row["epoch_time_s"] = time.time() - t0
             self.elapsed += row["epoch_time_s"]
@@ -339,26 +428,43 @@ class Trainer:
                 out = predict(self.model, self.test_data, cfg, self.device)
                 row["monitor_test_accuracy"] = float(
                     (out["prob"].argmax(1) == self.test_data.labels).float().mean())
+            # Every rank validated the same model on the whole split: the same choice.
             score = score_of(row, cfg.select_metric)
-            if score > best["score"]:
+            improved = score > best["score"]
+            if improved:
                 best = {"score": score, "epoch": epoch}
-                fio.torch_save(self.ckpt_dir / f"best_stage{s}.pt",
-                               {**model_state(self.model, criterion), "stage": s, "epoch": epoch})
             row["best_epoch"] = best["epoch"]
             self.rows.append(row)
-            write_metrics_csv(self.run_dir / "metrics.csv", self.rows)
-            fio.torch_save(self.ckpt_dir / "last.pt", {
-                **model_state(self.model, criterion), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "stage": s, "epoch": epoch, "best": best,
-                "rows": self.rows, "elapsed": self.elapsed})
+            if self.dist.is_main:
+                self._save_epoch(s, epoch, criterion, optimizer, scheduler, best, improved)
+            barrier(self.dist)  # the others may read these checkpoints next
             if self.progress:
                 print(f"{desc}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
                       f"val_acc {row['val_accuracy']:.4f} val_f1 {row['val_f1']:.4f} "
                       f"({row['epoch_time_s']:.1f}s)", flush=True)
-        self._last_criterion = criterion
+        self.criterion = criterion
+
+    def _save_epoch(self, s: int, epoch: int, criterion, optimizer, scheduler, best: dict,
+                    improved: bool) -> None:
+        """metrics.csv, last.pt and (when the epoch improved) best_stage{s}.pt."""
+        if improved:
+            fio.torch_save(self.ckpt_dir / f"best_stage{s}.pt",
+                           {**model_state(self.model, criterion), "stage": s, "epoch": epoch})
+        write_metrics_csv(self.run_dir / "metrics.csv", self.rows)
+        fio.torch_save(self.ckpt_dir / "last.pt", {
+            **model_state(self.model, criterion), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "stage": s, "epoch": epoch, "best": best,
+            "rows": self.rows, "elapsed": self.elapsed})
 
     # -- final evaluation
     def _finish(self, wall: float) -> Path:
+        """Rank 0 tests and writes the results; every rank returns once they are written."""
+        if self.dist.is_main:
+            self._test_and_summarise(wall)
+        barrier(self.dist)
+        return self.run_dir
+
+    def _test_and_summarise(self, wall: float) -> None:
         """Test the best model of every stage; the last stage's is the run's result."""
         cfg = self.cfg
         test_data = DeviceData(self.data.test, self.device)
@@ -396,7 +502,6 @@ class Trainer:
         }
         fio.write_json(self.run_dir / "metrics.json", summary)
         (self.ckpt_dir / "last.pt").unlink(missing_ok=True)  # finished: best.pt is what stays
-        return self.run_dir
 
     def _describe_loss(self, s: int) -> dict:
         stage = self.cfg.stages[s]
@@ -432,25 +537,36 @@ def is_finished(run_dir: Path) -> bool:
     return (Path(run_dir) / "metrics.json").exists()
 
 
-def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True) -> Path:
-    """Train ``cfg`` in its run directory and return that directory.
-
-    A finished run is never overwritten: rerunning it is a no-op that says so, or
-    trains a fresh copy under a new id with ``new_run_id=True``. An interrupted run
-    resumes from its last epoch checkpoint.
-    """
-    validate_config(cfg)
+def _choose_run_dir(cfg: RunConfig, new_run_id: bool) -> tuple[Path, bool]:
+    """The run directory to train in, and whether there is nothing to train."""
     run_dir = run_dir_of(cfg)
     if not new_run_id:
         check_same_config(run_dir, cfg)
     if is_finished(run_dir):
         if not new_run_id:
             print(f"{run_dir} already finished; nothing to do (pass new_run_id=True for a fresh copy)")
-            return run_dir
+            return run_dir, True
         k = 2
         while run_dir.with_name(f"{run_dir.name}-r{k}").exists():
             k += 1
         run_dir = run_dir.with_name(f"{run_dir.name}-r{k}")
+    return run_dir, False
+
+
+def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True) -> Path:
+    """Train ``cfg`` in its run directory and return that directory.
+
+    A finished run is never overwritten: rerunning it is a no-op that says so, or
+    trains a fresh copy under a new id with ``new_run_id=True``. An interrupted run
+    resumes from its last epoch checkpoint. Under ``torchrun`` every rank calls this
+    and trains its part of the same run.
+    """
+    validate_config(cfg)
+    dist = init_from_env(resolve_device(cfg.device))
+    # Rank 0 decides for all: a rank looking later could see rank 0's new directory.
+    run_dir, finished = on_main(lambda: _choose_run_dir(cfg, new_run_id), dist)
+    if finished:
+        return run_dir
     return Trainer(cfg, run_dir, progress=progress).run()
 
 
