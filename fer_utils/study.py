@@ -80,8 +80,11 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     for backbone in backbones:
         inits = [None] + ([pretrained[backbone]] if pretrained and backbone in pretrained else [])
         for init in inits:
-            for loss in losses:
-                for seed in (seeds_per_loss or {}).get(loss, seeds):
+            # Seed-major order: an interrupted grid has every loss at the first seed before
+            # any loss at the second (partial results stay comparable across losses).
+            seeds_of = {loss: list((seeds_per_loss or {}).get(loss, seeds)) for loss in losses}
+            for seed in dict.fromkeys(s for loss in losses for s in seeds_of[loss]):
+                for loss in (loss for loss in losses if seed in seeds_of[loss]):
                     v = copy.deepcopy(base)
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
