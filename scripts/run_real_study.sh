@@ -12,7 +12,9 @@ bash scripts/ensure_venv.sh >/dev/null
 # fer2013_long first: ckplus48_transfer starts from its backbone.
 profiles=("${@:-fer2013_long fer2013 ckplus48 ckplus48_transfer}")
 # Passive OpenMP waiting: training shares the 2 cores with other work without the
-# spin-wait collapse seen under oversubscription.
+# spin-wait collapse seen under oversubscription (ResNet-18 48 px: 124 -> 37 img/s). On a
+# quiet machine it costs about 11% (benchmarks/throughput.py --recipes fer2013: 293.5 vs
+# 329.4 img/s); OMP_WAIT_POLICY=ACTIVE bash scripts/run_real_study.sh when nothing else runs.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 mkdir -p runs
 for profile in ${profiles[@]}; do
