@@ -85,23 +85,21 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
     """The grids the pipeline would train validate without reading any image."""
     import yaml
     from fer_utils import study
-    for stem, grid in (("10_finetune_per_loss", study.paper_w_grid), ("20_two_stage_focal", study.paper_f_grid)):
+    for stem in ("10_finetune_per_loss", "20_two_stage_focal"):
         path = ROOT / "configs" / dataset / f"{stem}.yaml"
         if not path.exists():
             continue
         p = yaml.safe_load(path.read_text())
-        base = study.base_config(dataset=p["DATASET"], root=p.get("DATA_ROOT"), data_params=p["DATA_PARAMS"],
-                                 image_size=p["IMAGE_SIZE"], in_chans=p.get("IN_CHANS", 3),
-                                 select_metric=p.get("SELECT_METRIC", "accuracy"),
-                                 tta=p.get("TTA", "none"), monitor_test=p.get("MONITOR_TEST", False))
-        # PRETRAINED is left out: it names a run that exists only after the pipeline trains it.
         if stem.startswith("10"):
-            configs = grid(base, backbones=p["BACKBONES"], losses=p["LOSSES"], seeds=p["SEEDS"],
-                           epochs=p["EPOCHS"], schedule=p.get("SCHEDULE", "step"),
-                           seeds_per_loss=p.get("SEEDS_PER_LOSS", {}))
+            # PRETRAINED is left out: it names a run that exists only after the pipeline trains it.
+            configs = study.paper_w_configs_from_parameters({k: v for k, v in p.items() if k != "PRETRAINED"})
             for loss, seeds in p.get("SEEDS_PER_LOSS", {}).items():
                 assert sum(c.stages[0].loss == loss for c in configs) == len(seeds)
         else:
-            configs = grid(base, strategies=p["STRATEGIES"], backbones=p["BACKBONES"], folds=p["FOLDS"],
-                           num_folds=p["NUM_FOLDS"], stage_epochs=p["STAGE_EPOCHS"], focal=p["FOCAL"])
+            base = study.base_config(dataset=p["DATASET"], root=p.get("DATA_ROOT"), data_params=p["DATA_PARAMS"],
+                                     image_size=p["IMAGE_SIZE"], in_chans=p.get("IN_CHANS", 3),
+                                     select_metric=p.get("SELECT_METRIC", "accuracy"), tta=p.get("TTA", "none"))
+            configs = study.paper_f_grid(base, strategies=p["STRATEGIES"], backbones=p["BACKBONES"],
+                                         folds=p["FOLDS"], num_folds=p["NUM_FOLDS"],
+                                         stage_epochs=p["STAGE_EPOCHS"], focal=p["FOCAL"])
         assert configs
