@@ -193,9 +193,13 @@ def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame
                "losses": g["losses"].iloc[0],
                "folds": g["fold"].nunique(), "seeds": g["seed"].nunique(),
                "accuracy": _mean_std(g["accuracy"]), "f1": _mean_std(g["f1"]),
-               "pooled accuracy": f"{_pooled_accuracy(g) * 100:.2f}"}
+               **_pooled_accuracy_with_interval(g)}
         base = f[(f.backbone == backbone) & (f.pretrained == pretrained) & (f.strategy == baseline)]
         row.update(_mcnemar_vs_baseline(g, base, strategy == baseline))
+        # Transfer's question: does starting from pre-trained weights beat the same strategy
+        # from scratch on the very same test images?
+        scratch = f[(f.backbone == backbone) & ~f.pretrained.astype(bool) & (f.strategy == strategy)]
+        row["McNemar p vs scratch"] = _mcnemar(scratch, g) if pretrained and not scratch.empty else ""
         key = paper_f_dataset_key(g["dataset"].iloc[0])
         # The paper's backbones start from ImageNet / VGG-Face weights, never from scratch.
         row["paper acc"] = _paper_f_reported(key, backbone, strategy) if pretrained else np.nan
@@ -219,15 +223,30 @@ def _pooled_accuracy(g: pd.DataFrame) -> float:
     return float((y == pred).mean())
 
 
+def _pooled_accuracy_with_interval(g: pd.DataFrame) -> dict:
+    """Pooled out-of-fold accuracy and its Wilson 95% interval (over pooled test images)."""
+    y, pred, _ = _pooled(g)
+    correct = int((y == pred).sum())
+    lo, hi = wilson_interval(correct, len(y))
+    return {"pooled accuracy": f"{correct / len(y) * 100:.2f}",
+            "pooled 95% CI": f"[{lo * 100:.1f}, {hi * 100:.1f}]"}
+
+
+def _mcnemar(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """Exact McNemar p of ``b`` vs ``a`` on their pooled predictions, with the discordant
+    counts (a right only / b right only); refused when the two did not test the same images."""
+    ya, pa, ka = _pooled(a)
+    yb, pb, kb = _pooled(b)
+    if ka != kb or not np.array_equal(ya, yb):
+        return "unpaired (different folds/seeds)"
+    res = mcnemar(ya, pa, pb)
+    return f"{res['p_value']:.3f} ({res['a_only_correct']}/{res['b_only_correct']})"
+
+
 def _mcnemar_vs_baseline(g: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
     if is_baseline or base.empty:
         return {"McNemar p vs CE only": ""}
-    ya, pa, ka = _pooled(base)
-    yb, pb, kb = _pooled(g)
-    if ka != kb or not np.array_equal(ya, yb):
-        return {"McNemar p vs CE only": "unpaired (different folds/seeds)"}
-    res = mcnemar(ya, pa, pb)
-    return {"McNemar p vs CE only": f"{res['p_value']:.3f} ({res['a_only_correct']}/{res['b_only_correct']})"}
+    return {"McNemar p vs CE only": _mcnemar(base, g)}
 
 
 def _paper_f_reported(key: str | None, backbone: str, strategy: str) -> float:

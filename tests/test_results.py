@@ -102,6 +102,10 @@ def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
     assert by.loc[(True, "ce_only"), "pooled accuracy"] == "100.00"
     assert by.loc[(False, "ce_only"), "pooled accuracy"] == "50.00"
     assert np.isnan(by.loc[(False, "ce_then_focal"), "paper acc"])  # the paper never trains from scratch
+    # pre-trained right on all 30, scratch on 15: 15 discordant pairs all one way
+    assert by.loc[(True, "ce_only"), "McNemar p vs scratch"] == "0.000 (0/15)"
+    assert by.loc[(False, "ce_only"), "McNemar p vs scratch"] == ""
+    assert by.loc[(True, "ce_only"), "pooled 95% CI"] == "[88.6, 100.0]"
 
 
 def test_export_runs_copies_configs_and_metrics_only(tmp_path):
