@@ -85,9 +85,12 @@ def confusion_matrices(matrices: Sequence[np.ndarray], titles: Sequence[str],
 
 
 def per_class_recall(table: pd.DataFrame, id_col: str = "losses"):
-    """Grouped bars of per-class test recall per loss setting."""
-    ids = [c for c in ("backbone", "pretrained", "losses", "strategy") if c in table]
+    """Grouped bars of per-class test recall per loss setting (or strategy); settings that
+    exist both from scratch and pre-trained get a suffix so their bars stay apart."""
+    ids = [c for c in ("backbone", "pretrained", "losses", "strategy", "runs") if c in table]
     long = table.melt(id_vars=ids, var_name="class", value_name="recall %")
+    if "pretrained" in table and table["pretrained"].nunique() > 1:
+        long[id_col] = long[id_col] + np.where(long["pretrained"].astype(bool), " (pre-trained)", " (scratch)")
     fig, ax = plt.subplots(figsize=(10, 3.6))
     sns.barplot(data=long, x="class", y="recall %", hue=id_col, ax=ax)
     ax.legend(fontsize=7, ncol=2)

@@ -173,12 +173,21 @@ def _paper_w_reported(backbone: str, pretrained: bool, loss: str) -> dict:
 
 
 def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.DataFrame:
-    """Mean per-class test recall (percent) per loss setting: where imbalance bites."""
+    """Per-class test recall (percent) per setting, pooled over the setting's runs: over seeds
+    (same test set, so this equals the mean over seeds) or over folds (every image tested once,
+    so small classes are not lost to folds that hold one or two of their images)."""
     r = runs[runs["study"] == study]
-    cols = [c for c in r if c.startswith("recall[")]
-    table = r.groupby(["backbone", "pretrained", "losses"], sort=False)[cols].mean() * 100
-    table.columns = [c[7:-1] for c in cols]
-    return table.round(1).reset_index()
+    keys = ["backbone", "pretrained", "strategy" if study == "paper_f" else "losses"]
+    rows = []
+    for key, g in r.groupby(keys, sort=False):
+        names = json.loads((Path(g["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
+        y, pred, _ = _pooled(g)
+        recall = {n: 100 * float((pred[y == c] == c).mean()) if (y == c).any() else np.nan
+                  for c, n in enumerate(names)}
+        rows.append({**dict(zip(keys, key)), "runs": len(g), **recall})
+    from .study import STRATEGIES
+    return _in_order(pd.DataFrame(rows).round(1), keys[-1],
+                     tuple(STRATEGIES) if study == "paper_f" else PAPER_W_LOSSES)
 
 
 def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame:

@@ -116,3 +116,23 @@ def test_export_runs_copies_configs_and_metrics_only(tmp_path):
     out = results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "out")
     files = sorted(p.name for p in (out / run.name).iterdir())
     assert files == ["config.yaml", "metrics.json"]
+
+
+def test_per_class_recall_pools_folds_and_equals_the_seed_mean(tmp_path):
+    # Fold 0 holds 1 image of class 2 (missed), fold 1 holds 3 (all found): pooled recall is
+    # 3/4 = 75%, where a mean over folds would say 50%.
+    for fold, (y, correct) in enumerate(((np.array([0, 0, 1, 2]), np.array([1, 1, 1, 0], bool)),
+                                         (np.array([0, 1, 2, 2, 2]), np.ones(5, bool)))):
+        _fake_run(tmp_path / "f", f"F-resnet18-ce_only-fold{fold}-seed0", y, _probs(y, correct), fold=fold)
+    table = results.per_class_recall_table(results.collect_runs(tmp_path / "f"), study="paper_f")
+    assert table.loc[0, "strategy"] == "ce_only" and table.loc[0, "runs"] == 2
+    assert table.loc[0, "c2"] == 75.0 and table.loc[0, "c0"] == 100.0
+    # seeds share one test set, so pooling equals the mean of the per-seed recalls
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 20)
+    for seed in (0, 1, 2):
+        _fake_run(tmp_path / "w", f"W-resnet18-scratch-softmax-seed{seed}", y, _probs(y, rng.random(60) < 0.6), seed)
+    runs = results.collect_runs(tmp_path / "w")
+    table = results.per_class_recall_table(runs)
+    for c in ("c0", "c1", "c2"):
+        assert table.loc[0, c] == pytest.approx(runs[f"recall[{c}]"].mean() * 100, abs=0.051)
