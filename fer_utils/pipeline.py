@@ -5,7 +5,9 @@ For each notebook ``notebooks/NN_*.ipynb`` with a parameter file
 executed copy under ``<runs_dir>/notebooks/``. Notebooks without a parameter file for the
 dataset are skipped (e.g. no paper F study on AffectNet). Training runs that already
 finished are skipped inside the notebooks, interrupted ones resume, and the last notebook
-refreshes ``results/<DATASET>/``.
+refreshes ``results/<DATASET>/``. Runs published there with their predictions are first
+restored into the runs folder (``results.restore_runs``), so a study cut off on one
+machine resumes from a fresh checkout at run granularity; ``--no-restore`` retrains them.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def load_parameters(path: Path, overrides: dict) -> dict:
 
 
 def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
-        kernel: str = "python3") -> Path:
+        kernel: str = "python3", restore: bool = True) -> Path:
     """Execute the notebooks for ``dataset``; returns the folder of executed notebooks."""
     import papermill as pm
 
@@ -53,6 +55,8 @@ def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
         overrides["RUNS_DIR"] = runs_dir
     out_dir = PROJECT_ROOT / runs_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if restore and not force:
+        _restore_published(steps, overrides, PROJECT_ROOT / runs_dir)
     for notebook, config in steps:
         params = load_parameters(config, overrides)
         t0 = time.time()
@@ -62,6 +66,17 @@ def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
                             log_output=False)
         print(f"[pipeline] {notebook.name} done in {time.time() - t0:.0f} s", flush=True)
     return out_dir
+
+
+def _restore_published(steps, overrides: dict, runs_dir: Path) -> None:
+    from .results import restore_runs
+    published = load_parameters(steps[-1][1], overrides).get("RESULTS_DIR")
+    if not published:
+        return
+    restored = restore_runs(PROJECT_ROOT / published / "runs", runs_dir)
+    if restored:
+        print(f"[pipeline] restored {len(restored)} finished runs from {published}/runs "
+              f"(metrics and predictions, no checkpoints): training skips them", flush=True)
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -82,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="retrain everything into a new, timestamped runs folder")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                    help="override a notebook parameter for every notebook, e.g. --set DEVICE=cuda")
+    p.add_argument("--no-restore", dest="restore", action="store_false",
+                   help="do not restore finished runs published under RESULTS_DIR/runs; train them")
     args = p.parse_args(argv)
     t0 = time.time()
-    out = run(args.dataset, force=args.force, parameters=_parse_set(args.sets))
+    out = run(args.dataset, force=args.force, parameters=_parse_set(args.sets), restore=args.restore)
     print(f"[pipeline] finished in {time.time() - t0:.0f} s; executed notebooks in {out}")
     return 0
 

@@ -291,17 +291,59 @@ def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) 
     return cm
 
 
-#: Small per-run files worth publishing beside the tables (no checkpoints, no predictions).
+#: Small per-run files worth publishing beside the tables (no checkpoints).
 RUN_FILES = ("config.yaml", "run_info.json", "metrics.json", "metrics.csv")
+#: Prediction arrays published with them: what the tables, paired tests and confusion plots
+#: need. Test embeddings stay behind (512 numbers per image: megabytes per FER2013 run).
+PREDICTION_KEYS = ("y_true", "y_prob")
+RESTORED_MARK = "restored_from.txt"
 
 
 def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
-    """Copy each run's config and metrics files to ``out_dir/<run>/`` so a results folder
-    documents every number in its tables without holding checkpoints or data."""
+    """Copy each run's config, metrics and test predictions (without embeddings) to
+    ``out_dir/<run>/``: the results folder documents every number in its tables, and a
+    fresh checkout can rebuild them, or resume the study, without retraining (see
+    ``restore_runs``). Checkpoints and data are never copied."""
     out_dir = Path(out_dir)
     for run_dir in runs["run_dir"]:
         src = Path(run_dir)
         for name in RUN_FILES:
             if (src / name).exists():
                 fio.write_text(out_dir / src.name / name, (src / name).read_text())
+        for npz in sorted(src.glob("predictions*.npz")):
+            with np.load(npz) as f:
+                fio.save_npz(out_dir / src.name / npz.name, {k: f[k] for k in PREDICTION_KEYS if k in f.files})
     return out_dir
+
+
+def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
+    """Copy finished runs published by ``export_runs`` back into ``runs_dir``, so a study
+    interrupted on one machine resumes on another at run granularity: restored runs count
+    as finished (training skips them, tables use their predictions) but have no
+    checkpoints, so they cannot seed transfer or be re-evaluated. Only runs exported with
+    their predictions, and absent from ``runs_dir`` (finished or not), are restored; each
+    gets a ``restored_from.txt``. Returns the restored run names."""
+    exported_dir, runs_dir = Path(exported_dir), Path(runs_dir)
+    restored = []
+    for metrics in sorted(exported_dir.glob("*/metrics.json")):
+        src = metrics.parent
+        dst = runs_dir / src.name
+        if dst.exists() or not (src / "predictions.npz").exists():
+            continue
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                fio.write_bytes(dst / f.name, f.read_bytes())
+        fio.write_text(dst / RESTORED_MARK, f"{src}\n(no checkpoints: published metrics and predictions only)\n")
+        restored.append(src.name)
+    return restored
+
+
+def test_embeddings(runs: pd.DataFrame, label: str = "losses") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{run[label]: (test embedding, y_true)}`` for the runs whose predictions hold
+    embeddings (runs restored from a results folder do not)."""
+    out = {}
+    for r in runs.itertuples():
+        p = load_predictions(r.run_dir)
+        if "embedding" in p:
+            out[getattr(r, label)] = (p["embedding"], p["y_true"])
+    return out

@@ -108,14 +108,50 @@ def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
     assert by.loc[(True, "ce_only"), "pooled 95% CI"] == "[88.6, 100.0]"
 
 
-def test_export_runs_copies_configs_and_metrics_only(tmp_path):
+def test_export_runs_copies_configs_metrics_and_predictions_without_embeddings(tmp_path):
     run = _fake_run(tmp_path / "runs", "W-resnet18-scratch-softmax-seed0", np.arange(3), np.eye(3))
+    np.savez(run / "predictions.npz", y_true=np.arange(3), y_prob=np.eye(3), embedding=np.ones((3, 512)))
+    np.savez(run / "predictions_stage0.npz", y_true=np.arange(3), y_prob=np.eye(3))
     (run / "config.yaml").write_text("seed: 0\n")
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "best.pt").write_bytes(b"x")
     out = results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "out")
     files = sorted(p.name for p in (out / run.name).iterdir())
-    assert files == ["config.yaml", "metrics.json"]
+    assert files == ["config.yaml", "metrics.json", "predictions.npz", "predictions_stage0.npz"]
+    p = results.load_predictions(out / run.name)
+    assert sorted(p) == ["y_prob", "y_true"] and np.array_equal(p["y_prob"], np.eye(3))
+
+
+def test_restored_runs_rebuild_the_same_tables_and_count_as_finished(tmp_path):
+    from fer_utils.training import is_finished
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 30)
+    for fold in range(2):
+        for strategy, p_ok in (("ce_only", 0.6), ("ce_then_focal", 0.8)):
+            _fake_run(tmp_path / "runs", f"F-resnet18-{strategy}-fold{fold}-seed0", y,
+                      _probs(y, rng.random(90) < p_ok), fold=fold)
+    before = results.paper_f_table(results.collect_runs(tmp_path / "runs"))
+    results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "published")
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "F-resnet18-ce_only-fold0-seed0").mkdir()  # a run started here: kept
+    restored = results.restore_runs(tmp_path / "published", tmp_path / "fresh")
+    assert len(restored) == 3 and "F-resnet18-ce_only-fold0-seed0" not in restored
+    assert all(is_finished(tmp_path / "fresh" / r) for r in restored)
+    assert (tmp_path / "fresh" / restored[0] / results.RESTORED_MARK).exists()
+    assert results.restore_runs(tmp_path / "published", tmp_path / "fresh") == []  # idempotent
+    # with the started run restored too, the tables match the originals exactly
+    import shutil
+    shutil.rmtree(tmp_path / "fresh" / "F-resnet18-ce_only-fold0-seed0")
+    results.restore_runs(tmp_path / "published", tmp_path / "fresh")
+    after = results.paper_f_table(results.collect_runs(tmp_path / "fresh"))
+    assert before.equals(after)
+
+
+def test_runs_exported_without_predictions_are_not_restored(tmp_path):
+    run = _fake_run(tmp_path / "runs", "W-resnet18-scratch-softmax-seed0", np.arange(3), np.eye(3))
+    (run / "predictions.npz").unlink()
+    results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "published")
+    assert results.restore_runs(tmp_path / "published", tmp_path / "fresh") == []
 
 
 def test_per_class_recall_pools_folds_and_equals_the_seed_mean(tmp_path):
@@ -136,3 +172,15 @@ def test_per_class_recall_pools_folds_and_equals_the_seed_mean(tmp_path):
     table = results.per_class_recall_table(runs)
     for c in ("c0", "c1", "c2"):
         assert table.loc[0, c] == pytest.approx(runs[f"recall[{c}]"].mean() * 100, abs=0.051)
+
+
+def test_pipeline_restores_published_runs_named_by_the_last_parameter_file(tmp_path, capsys):
+    from fer_utils import pipeline
+    run = _fake_run(tmp_path / "old_runs", "F-resnet18-ce_only-fold0-seed0", np.arange(3), np.eye(3), fold=0)
+    results.export_runs(results.collect_runs(run.parent), tmp_path / "results" / "runs")
+    first, last = tmp_path / "20.yaml", tmp_path / "30.yaml"
+    first.write_text("RUNS_DIR: x\n")
+    last.write_text(f"RESULTS_DIR: {tmp_path / 'results'}\n")
+    pipeline._restore_published([(None, first), (None, last)], {}, tmp_path / "runs")
+    assert (tmp_path / "runs" / run.name / "metrics.json").exists()
+    assert "restored 1 finished runs" in capsys.readouterr().out
