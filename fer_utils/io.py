@@ -17,6 +17,17 @@ import torch
 import yaml
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp creates files readable by their owner only; written files get the usual
+#: permissions (0666 less the umask) like any file a plain open() creates.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +35,7 @@ def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -65,3 +65,11 @@ def test_a_failing_run_loses_nothing_already_written(tmp_path, unusual_root):
     assert json.loads(metrics_before)["test"]["n"] > 0
     assert table_md.read_text() == table_before
     assert not list(runs.glob("*seed1*/metrics.json"))
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    from fer_utils import io as fio
+    (tmp_path / "plain.txt").write_text("x")
+    written = fio.write_text(tmp_path / "atomic.txt", "x")
+    assert os.stat(written).st_mode & 0o777 == os.stat(tmp_path / "plain.txt").st_mode & 0o777
