@@ -129,11 +129,8 @@ def _compactness(runs: pd.DataFrame) -> str:
     """Test-embedding intra-class spread / inter-center distance (lower = more compact and
     separated), mean ± std over seeds: what center and weighted-cluster losses claim to improve."""
     from .metrics import embedding_compactness
-    ratios = []
-    for run_dir in runs["run_dir"]:
-        p = load_predictions(run_dir)
-        if "embedding" in p:
-            ratios.append(embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"])
+    ratios = [embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"]
+              for _, p in _runs_with_embeddings(runs)]
     v = np.array([r for r in ratios if r is not None], dtype=float)
     if len(v) == 0:
         return "n/a"
@@ -341,9 +338,13 @@ def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
 def test_embeddings(runs: pd.DataFrame, label: str = "losses") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{run[label]: (test embedding, y_true)}`` for the runs whose predictions hold
     embeddings (runs restored from a results folder do not)."""
-    out = {}
+    return {getattr(r, label): (p["embedding"], p["y_true"]) for r, p in _runs_with_embeddings(runs)}
+
+
+def _runs_with_embeddings(runs: pd.DataFrame):
+    """Yield ``(run row, predictions)`` for the runs whose saved predictions hold test
+    embeddings; runs restored from a results folder carry none and are skipped."""
     for r in runs.itertuples():
         p = load_predictions(r.run_dir)
         if "embedding" in p:
-            out[getattr(r, label)] = (p["embedding"], p["y_true"])
-    return out
+            yield r, p

@@ -91,6 +91,16 @@ def test_paper_w_table_reports_embedding_compactness(tmp_path):
     assert float(table.loc["center+softmax", col]) < 0.01 < float(table.loc["softmax", col])
 
 
+def test_test_embeddings_keys_by_label_and_skips_runs_without_embeddings(tmp_path):
+    y = np.arange(3)
+    with_emb = _fake_run(tmp_path, "W-resnet18-scratch-softmax-seed0", y, np.eye(3))
+    np.savez(with_emb / "predictions.npz", y_true=y, y_prob=np.eye(3), embedding=np.ones((3, 4)))
+    _fake_run(tmp_path, "W-resnet18-scratch-center_softmax-seed0", y, np.eye(3), losses=("center+softmax",))
+    out = results.test_embeddings(results.collect_runs(tmp_path))
+    assert list(out) == ["softmax"]
+    assert out["softmax"][0].shape == (3, 4) and np.array_equal(out["softmax"][1], y)
+
+
 def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
     y = np.repeat(np.arange(3), 10)
     for tag, correct in (("", np.arange(30) % 2 == 0), ("pretrained-", np.ones(30, bool))):
