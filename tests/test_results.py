@@ -60,6 +60,18 @@ def test_paper_f_table_pools_folds_for_mcnemar(tmp_path):
     assert table.loc["ce_then_focal", "pooled accuracy"] == "50.00"
 
 
+def test_paper_f_table_tests_ce_then_focal_against_its_scaled_lr_control(tmp_path):
+    y = np.repeat(np.arange(3), 10)
+    for strategy, correct in (("ce_only", np.arange(30) < 10), ("ce_then_focal", np.arange(30) < 20),
+                              ("ce_then_ce_scaled_lr", np.arange(30) < 25)):
+        _fake_run(tmp_path, f"F-resnet18-{strategy}-fold0-seed0", y, _probs(y, correct), fold=0)
+    table = results.paper_f_table(results.collect_runs(tmp_path)).set_index("strategy")
+    col = "McNemar p vs CE->CE control"
+    # control right on images 20-24 where CE -> focal is wrong, never the other way round
+    assert table.loc["ce_then_focal", col] == "0.062 (5/0)"
+    assert table.loc["ce_only", col] == "" and table.loc["ce_then_ce_scaled_lr", col] == ""
+
+
 def test_wilson_interval_matches_known_values():
     lo, hi = results.wilson_interval(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
