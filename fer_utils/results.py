@@ -215,7 +215,7 @@ def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame
         # Transfer's question: does starting from pre-trained weights beat the same strategy
         # from scratch on the very same test images?
         scratch = f[(f.backbone == backbone) & ~f.pretrained.astype(bool) & (f.strategy == strategy)]
-        row["McNemar p vs scratch"] = _mcnemar(scratch, g) if pretrained and not scratch.empty else ""
+        row["McNemar p vs scratch"] = pooled_mcnemar(scratch, g) if pretrained and not scratch.empty else ""
         key = paper_f_dataset_key(g["dataset"].iloc[0])
         # The paper's backbones start from ImageNet / VGG-Face weights, never from scratch.
         row["paper acc"] = _paper_f_reported(key, backbone, strategy) if pretrained else np.nan
@@ -248,9 +248,10 @@ def _pooled_accuracy_with_interval(g: pd.DataFrame) -> dict:
             "pooled 95% CI": f"[{lo * 100:.1f}, {hi * 100:.1f}]"}
 
 
-def _mcnemar(a: pd.DataFrame, b: pd.DataFrame) -> str:
-    """Exact McNemar p of ``b`` vs ``a`` on their pooled predictions, with the discordant
-    counts (a right only / b right only); refused when the two did not test the same images."""
+def pooled_mcnemar(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """Exact McNemar p of ``b`` vs ``a`` (run tables, e.g. two strategies' folds) on their
+    pooled predictions, formatted with the discordant counts: "p (a right only / b right
+    only)"; refused when the two did not test the same images."""
     ya, pa, ka = _pooled(a)
     yb, pb, kb = _pooled(b)
     if ka != kb or not np.array_equal(ya, yb):
@@ -262,7 +263,7 @@ def _mcnemar(a: pd.DataFrame, b: pd.DataFrame) -> str:
 def _mcnemar_vs_baseline(g: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
     if is_baseline or base.empty:
         return {"McNemar p vs CE only": ""}
-    return {"McNemar p vs CE only": _mcnemar(base, g)}
+    return {"McNemar p vs CE only": pooled_mcnemar(base, g)}
 
 
 def _mcnemar_vs_control(f: pd.DataFrame, g: pd.DataFrame, backbone: str, pretrained: bool,
@@ -274,7 +275,7 @@ def _mcnemar_vs_control(f: pd.DataFrame, g: pd.DataFrame, backbone: str, pretrai
         return ""
     control = f[(f.backbone == backbone) & (f.pretrained == pretrained)
                 & (f.strategy == "ce_then_ce_scaled_lr")]
-    return _mcnemar(control, g) if not control.empty else ""
+    return pooled_mcnemar(control, g) if not control.empty else ""
 
 
 def _paper_f_reported(key: str | None, backbone: str, strategy: str) -> float:

@@ -72,6 +72,16 @@ def test_paper_f_table_tests_ce_then_focal_against_its_scaled_lr_control(tmp_pat
     assert table.loc["ce_only", col] == "" and table.loc["ce_then_ce_scaled_lr", col] == ""
 
 
+def test_pooled_mcnemar_refuses_runs_that_tested_different_images(tmp_path):
+    y = np.repeat(np.arange(3), 10)
+    _fake_run(tmp_path, "F-resnet18-ce_only-fold0-seed0", y, _probs(y, np.ones(30, bool)), fold=0)
+    _fake_run(tmp_path, "F-resnet18-joint-fold1-seed0", y, _probs(y, np.ones(30, bool)), fold=1)
+    runs = results.collect_runs(tmp_path)
+    a, b = runs[runs.strategy == "ce_only"], runs[runs.strategy == "joint"]
+    assert results.pooled_mcnemar(a, b) == "unpaired (different folds/seeds)"
+    assert results.pooled_mcnemar(a, a) == "1.000 (0/0)"
+
+
 def test_wilson_interval_matches_known_values():
     lo, hi = results.wilson_interval(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
