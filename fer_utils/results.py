@@ -128,9 +128,7 @@ def _minority_recall(runs: pd.DataFrame) -> dict:
 def _compactness(runs: pd.DataFrame) -> str:
     """Test-embedding intra-class spread / inter-center distance (lower = more compact and
     separated), mean ± std over seeds: what center and weighted-cluster losses claim to improve."""
-    from .metrics import embedding_compactness
-    ratios = [embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"]
-              for _, p in _runs_with_embeddings(runs)]
+    ratios = [run_compactness(d) for d in runs["run_dir"]]
     v = np.array([r for r in ratios if r is not None], dtype=float)
     if len(v) == 0:
         return "n/a"
@@ -316,17 +314,31 @@ def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) 
     return cm
 
 
+def run_compactness(run_dir: str | Path) -> float | None:
+    """One run's test-embedding intra/inter ratio: from its saved embeddings, or, for a run
+    restored from a results folder (published without embeddings), from the value
+    ``export_runs`` computed and published beside it; None when neither exists."""
+    from .metrics import embedding_compactness
+    p = load_predictions(run_dir)
+    if "embedding" in p:
+        return embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"]
+    published = Path(run_dir) / COMPACTNESS_FILE
+    return json.loads(published.read_text())["ratio"] if published.exists() else None
+
+
 #: Small per-run files worth publishing beside the tables (no checkpoints).
 RUN_FILES = ("config.yaml", "run_info.json", "metrics.json", "metrics.csv")
 #: Prediction arrays published with them: what the tables, paired tests and confusion plots
 #: need. Test embeddings stay behind (512 numbers per image: megabytes per FER2013 run).
 PREDICTION_KEYS = ("y_true", "y_prob")
 RESTORED_MARK = "restored_from.txt"
+#: What the embeddings left behind would have told the tables: their intra/inter ratio.
+COMPACTNESS_FILE = "embedding_compactness.json"
 
 
 def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
-    """Copy each run's config, metrics and test predictions (without embeddings) to
-    ``out_dir/<run>/``: the results folder documents every number in its tables, and a
+    """Copy each run's config, metrics and test predictions (without embeddings, but with
+    their compactness ratio, ``COMPACTNESS_FILE``) to ``out_dir/<run>/``: the results folder documents every number in its tables, and a
     fresh checkout can rebuild them, or resume the study, without retraining (see
     ``restore_runs``). Checkpoints and data are never copied."""
     out_dir = Path(out_dir)
@@ -338,6 +350,9 @@ def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
         for npz in sorted(src.glob("predictions*.npz")):
             with np.load(npz) as f:
                 fio.save_npz(out_dir / src.name / npz.name, {k: f[k] for k in PREDICTION_KEYS if k in f.files})
+        ratio = run_compactness(src) if (src / "predictions.npz").exists() else None
+        if ratio is not None:
+            fio.write_text(out_dir / src.name / COMPACTNESS_FILE, json.dumps({"ratio": ratio}) + "\n")
     return out_dir
 
 
@@ -366,13 +381,9 @@ def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
 def test_embeddings(runs: pd.DataFrame, label: str = "losses") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{run[label]: (test embedding, y_true)}`` for the runs whose predictions hold
     embeddings (runs restored from a results folder do not)."""
-    return {getattr(r, label): (p["embedding"], p["y_true"]) for r, p in _runs_with_embeddings(runs)}
-
-
-def _runs_with_embeddings(runs: pd.DataFrame):
-    """Yield ``(run row, predictions)`` for the runs whose saved predictions hold test
-    embeddings; runs restored from a results folder carry none and are skipped."""
+    out = {}
     for r in runs.itertuples():
         p = load_predictions(r.run_dir)
         if "embedding" in p:
-            yield r, p
+            out[getattr(r, label)] = (p["embedding"], p["y_true"])
+    return out

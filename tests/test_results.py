@@ -142,14 +142,15 @@ def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
 
 def test_export_runs_copies_configs_metrics_and_predictions_without_embeddings(tmp_path):
     run = _fake_run(tmp_path / "runs", "W-resnet18-scratch-softmax-seed0", np.arange(3), np.eye(3))
-    np.savez(run / "predictions.npz", y_true=np.arange(3), y_prob=np.eye(3), embedding=np.ones((3, 512)))
+    np.savez(run / "predictions.npz", y_true=np.arange(3), y_prob=np.eye(3), embedding=np.eye(3, 512))
     np.savez(run / "predictions_stage0.npz", y_true=np.arange(3), y_prob=np.eye(3))
     (run / "config.yaml").write_text("seed: 0\n")
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "best.pt").write_bytes(b"x")
     out = results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "out")
     files = sorted(p.name for p in (out / run.name).iterdir())
-    assert files == ["config.yaml", "metrics.json", "predictions.npz", "predictions_stage0.npz"]
+    assert files == ["config.yaml", results.COMPACTNESS_FILE, "metrics.json", "predictions.npz",
+                     "predictions_stage0.npz"]
     p = results.load_predictions(out / run.name)
     assert sorted(p) == ["y_prob", "y_true"] and np.array_equal(p["y_prob"], np.eye(3))
 
@@ -177,6 +178,28 @@ def test_restored_runs_rebuild_the_same_tables_and_count_as_finished(tmp_path):
     results.restore_runs(tmp_path / "published", tmp_path / "fresh")
     after = results.paper_f_table(results.collect_runs(tmp_path / "fresh"))
     assert before.equals(after)
+
+
+def test_restored_runs_keep_the_embedding_compactness_their_embeddings_gave(tmp_path):
+    y = np.repeat(np.arange(3), 20)
+    rng = np.random.default_rng(2)
+    for seed in (0, 1):
+        run = _fake_run(tmp_path / "runs", f"W-resnet18-scratch-softmax-seed{seed}", y,
+                        _probs(y, np.ones(60, bool)), seed=seed)
+        emb = np.eye(3)[y] * 10 + rng.normal(0, 1.0 + seed, (60, 3))
+        np.savez(run / "predictions.npz", y_true=y, y_prob=_probs(y, np.ones(60, bool)), embedding=emb)
+    col = "intra/inter (test emb.)"
+    before = results.paper_w_table(results.collect_runs(tmp_path / "runs"))[col].iloc[0]
+    assert "±" in before
+    results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "published")
+    results.restore_runs(tmp_path / "published", tmp_path / "fresh")
+    fresh = results.collect_runs(tmp_path / "fresh")
+    assert results.test_embeddings(fresh) == {}  # the embeddings themselves stay behind
+    assert results.paper_w_table(fresh)[col].iloc[0] == before
+    # a restored run published before the ratio was: no value, and the table says so
+    for seed in (0, 1):
+        (tmp_path / "fresh" / f"W-resnet18-scratch-softmax-seed{seed}" / results.COMPACTNESS_FILE).unlink()
+    assert results.paper_w_table(results.collect_runs(tmp_path / "fresh"))[col].iloc[0] == "n/a"
 
 
 def test_runs_exported_without_predictions_are_not_restored(tmp_path):
