@@ -134,8 +134,15 @@ def strategy_accuracy(table: pd.DataFrame, runs: pd.DataFrame):
     f["accuracy %"] = f["accuracy"] * 100
     fig, ax = plt.subplots(figsize=(8, 3.4))
     sns.boxplot(data=f, x="strategy", y="accuracy %", hue="backbone", ax=ax, fliersize=0)
-    sns.stripplot(data=f, x="strategy", y="accuracy %", hue="backbone", dodge=True, ax=ax,
-                  color="black", size=3, legend=False)
+    # seaborn jitters the points with NumPy's global generator: a fixed seed (and the caller's
+    # state put back) makes a rerun redraw the same figure, byte for byte.
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        sns.stripplot(data=f, x="strategy", y="accuracy %", hue="backbone", dodge=True, ax=ax,
+                      color="black", size=3, legend=False)
+    finally:
+        np.random.set_state(state)
     ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
     return fig
