@@ -338,9 +338,10 @@ COMPACTNESS_FILE = "embedding_compactness.json"
 
 def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
     """Copy each run's config, metrics and test predictions (without embeddings, but with
-    their compactness ratio, ``COMPACTNESS_FILE``) to ``out_dir/<run>/``: the results folder documents every number in its tables, and a
-    fresh checkout can rebuild them, or resume the study, without retraining (see
-    ``restore_runs``). Checkpoints and data are never copied."""
+    their compactness ratio, ``COMPACTNESS_FILE``) to ``out_dir/<run>/``: the results folder
+    documents every number in its tables, and a fresh checkout can rebuild them, or resume
+    the study, without retraining (see ``restore_runs``). Checkpoints and data are never
+    copied."""
     out_dir = Path(out_dir)
     for run_dir in runs["run_dir"]:
         src = Path(run_dir)
