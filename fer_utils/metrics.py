@@ -495,3 +495,158 @@ def embedding_compactness(embeddings: Any, labels: Any,
             "per_class": {key: {"intra": float(v), "n": int(np.sum(y == c))}
                           for key, v, c in zip(keys, intra, classes)},
             "n_classes": int(len(classes))}
+
+
+# -------------------------------------------------- cluster-aware inference (the unit)
+# Frames of one CK+ / Oulu-CASIA sequence (and the sequences of one subject) are near
+# copies: counting them as independent images makes tests and intervals far too sure.
+# ``groups`` names the independent unit of each image (subject, sequence, or the image
+# itself); every function below treats a group as one observation, and a 2-D ``correct``
+# (seeds x images) as several models scored on the *same* images, never as more images.
+
+def _correct_matrix(correct: Any, name: str) -> np.ndarray:
+    """(seeds, n) bool from a 1-D (n,) or 2-D (seeds, n) array of right/wrong flags."""
+    c = _as_numpy(correct)
+    if c.ndim == 1:
+        c = c[None, :]
+    if c.ndim != 2 or c.size == 0:
+        raise ValueError(f"{name} must be a non-empty (n,) or (seeds, n) array, got shape {c.shape}")
+    if c.dtype.kind not in "biu" or np.any((c != 0) & (c != 1)):
+        raise ValueError(f"{name} must hold right/wrong flags (bool or 0/1)")
+    return c.astype(bool)
+
+
+def _group_codes(groups: Any, n: int) -> np.ndarray:
+    """Integer codes 0..G-1 of each image's group; every image its own group when None."""
+    if groups is None:
+        return np.arange(n)
+    g = _as_numpy(groups)
+    if g.ndim != 1 or len(g) != n:
+        raise ValueError(f"groups must be 1-D with one entry per image ({n}), got shape {g.shape}")
+    return np.unique(g, return_inverse=True)[1].ravel()
+
+
+def _sign_flip_distribution(d: np.ndarray) -> tuple[np.ndarray, int]:
+    """Exact null distribution of S = sum(+-|d_g|) under independent fair signs:
+    (probabilities of S = -total..total, total). Built by convolution, one group at a
+    time, over the integer range: no Monte-Carlo error, O(groups x range)."""
+    d = np.abs(d[d != 0]).astype(np.int64)
+    total = int(d.sum())
+    dist = np.zeros(2 * total + 1)
+    dist[total] = 1.0
+    for v in d:
+        dist = 0.5 * (np.concatenate([dist[v:], np.zeros(v)]) + np.concatenate([np.zeros(v), dist[:-v]]))
+    return dist, total
+
+
+def paired_test(correct_a: Any, correct_b: Any, groups: Any = None) -> float:
+    """Two-sided p that two models are equally accurate on the same images.
+
+    The per-group difference d_g = (images of group g that b gets right) - (that a gets
+    right), summed over seeds when ``correct_*`` are (seeds, n), is symmetric about 0 under
+    the null that a and b are exchangeable within each group; the test is the exact
+    sign-flip permutation test of sum(d_g) (every assignment of signs to the groups equally
+    likely). Without groups each image is a group and d in {-1, 0, 1}: this is exactly the
+    two-sided exact McNemar test. A group made of k identical copies of one pair has d
+    multiplied by k; when every group is so, the p-value is that of the single pairs.
+
+    Args:
+        correct_a: Right/wrong flags of model a, (n,) or (seeds, n).
+        correct_b: Same for model b (same images, same seed order).
+        groups: Optional (n,) labels of the independent unit of each image
+            (subject, sequence...).
+
+    Returns:
+        The p-value in [0, 1].
+    """
+    a = _correct_matrix(correct_a, "correct_a")
+    b = _correct_matrix(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b differ in shape: {a.shape} vs {b.shape}")
+    codes = _group_codes(groups, a.shape[1])
+    per_image = (b.astype(np.int64) - a.astype(np.int64)).sum(axis=0)
+    d = np.bincount(codes, weights=per_image).astype(np.int64)
+    dist, total = _sign_flip_distribution(d)
+    if total == 0:
+        return 1.0
+    observed = abs(int(d.sum()))
+    s = np.arange(-total, total + 1)
+    return float(min(1.0, dist[np.abs(s) >= observed].sum()))
+
+
+def discordant_groups(correct_a: Any, correct_b: Any, groups: Any = None) -> tuple[int, int]:
+    """(groups where a is right more often, groups where b is) — McNemar's discordant
+    counts in units of groups (of images when ``groups`` is None)."""
+    a = _correct_matrix(correct_a, "correct_a")
+    b = _correct_matrix(correct_b, "correct_b")
+    codes = _group_codes(groups, a.shape[1])
+    d = np.bincount(codes, weights=(b.astype(np.int64) - a.astype(np.int64)).sum(axis=0))
+    return int(np.sum(d < 0)), int(np.sum(d > 0))
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95% interval of a binomial proportion (independent trials)."""
+    if n == 0:
+        return (np.nan, np.nan)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))  # no -0.0 from rounding
+
+
+def accuracy_interval(correct: Any, groups: Any = None, level: float = 0.95, *,
+                      n_bootstrap: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """Interval of an accuracy (or of a recall: pass one class's images) whose unit is
+    the group, averaged over seeds without counting seeds as images.
+
+    * ``correct`` of shape (n,) and no groups: Wilson's score interval (independent images).
+    * Otherwise a percentile bootstrap that resamples whole groups (each image its own
+      group when ``groups`` is None) and applies the *same* resample to every seed row of a
+      (seeds, n) ``correct``: the statistic is the mean over seeds of the resampled
+      accuracy, so seed-to-seed spread narrows nothing; it is reported elsewhere.
+
+    Returns:
+        (low, high) as fractions.
+    """
+    if not 0 < level < 1 or n_bootstrap < 1:
+        raise ValueError(f"need 0 < level < 1 and n_bootstrap >= 1, got {level}, {n_bootstrap}")
+    raw = _as_numpy(correct)
+    c = _correct_matrix(correct, "correct")
+    if raw.ndim == 1 and groups is None:
+        z = float(_normal_quantile(0.5 + level / 2))
+        return wilson_interval(int(c.sum()), c.shape[1], z)
+    codes = _group_codes(groups, c.shape[1])
+    hits = np.bincount(codes, weights=c.sum(axis=0).astype(np.float64))
+    sizes = np.bincount(codes).astype(np.float64) * c.shape[0]
+    rng = np.random.default_rng(seed)
+    stats = []
+    for start in range(0, n_bootstrap, _CHUNK):
+        draws = rng.integers(0, len(hits), size=(min(_CHUNK, n_bootstrap - start), len(hits)))
+        counts = _draw_counts(draws, len(hits))
+        stats.append((counts @ hits) / (counts @ sizes))
+    lo, hi = _percentile_ci(np.concatenate(stats), level)
+    return (float(lo), float(hi))
+
+
+def _normal_quantile(q: float) -> float:
+    from statistics import NormalDist
+    return NormalDist().inv_cdf(q)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None / NaN entries are not
+    tests: they stay None and do not count in the family size).
+
+    The i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)):
+    rejecting where the adjusted p <= alpha controls the family-wise error rate at alpha.
+    """
+    values = [None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)
+              for p in p_values]
+    tested = [i for i, p in enumerate(values) if p is not None]
+    m = len(tested)
+    out: list[float | None] = [None] * len(values)
+    running = 0.0
+    for rank, i in enumerate(sorted(tested, key=lambda i: values[i])):
+        running = max(running, min(1.0, (m - rank) * values[i]))
+        out[i] = running
+    return out

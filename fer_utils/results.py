@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import io as fio
-from .metrics import mcnemar, paired_bootstrap
+from .metrics import mcnemar, paired_bootstrap, wilson_interval
 from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_LOSSES,
                        PAPER_W_RESNET50_ACC, paper_f_dataset_key)
 
@@ -97,16 +97,6 @@ def _in_order(table: pd.DataFrame, column: str, order) -> pd.DataFrame:
     rank = {v: i for i, v in enumerate(order)}
     return table.sort_values(column, key=lambda c: c.map(lambda v: rank.get(v, len(rank))),
                              kind="stable").reset_index(drop=True)
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95% interval of a binomial proportion."""
-    if n == 0:
-        return (np.nan, np.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))  # no -0.0 from rounding
 
 
 def _minority_recall(runs: pd.DataFrame) -> dict:
@@ -330,7 +320,7 @@ def run_compactness(run_dir: str | Path) -> float | None:
 RUN_FILES = ("config.yaml", "run_info.json", "metrics.json", "metrics.csv")
 #: Prediction arrays published with them: what the tables, paired tests and confusion plots
 #: need. Test embeddings stay behind (512 numbers per image: megabytes per FER2013 run).
-PREDICTION_KEYS = ("y_true", "y_prob")
+PREDICTION_KEYS = ("y_true", "y_prob", "image_id", "sequence", "subject")
 RESTORED_MARK = "restored_from.txt"
 #: What the embeddings left behind would have told the tables: their intra/inter ratio.
 COMPACTNESS_FILE = "embedding_compactness.json"

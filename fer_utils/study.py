@@ -16,7 +16,7 @@ from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
 from .training import is_finished, run_dir_of, train_run
 
 __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
-           "paper_w_grid", "paper_f_grid", "run_grid"]
+           "exact_ce_control", "paper_w_grid", "paper_f_grid", "run_grid"]
 
 
 def base_config(*, dataset: str, root: str | None = None, data_params: dict | None = None,
@@ -113,8 +113,8 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
     "joint": ("ce+focal",),
     "focal_then_ce": ("focal", "softmax"),
     "ce_then_focal": ("softmax", "focal"),
-    # Control: stage 2 is plain CE at the learning rate the printed focal alpha implies
-    # (gamma = 0 focal = alpha * CE, i.e. CE at alpha * lr): "focal" vs "more training".
+    # Control: stage 2 is plain CE with the optimiser settings that make it the printed
+    # focal stage exactly (see ``exact_ce_control``): "focal" vs "more training".
     "ce_then_ce_scaled_lr": ("softmax", "softmax"),
 }
 
@@ -125,6 +125,24 @@ def _stage(loss: str, epochs: int, lr: float, milestone: int | None, focal: dict
             "epochs": epochs, "lr": lr, "schedule": "multistep",
             "milestones": [milestone] if milestone is not None and milestone < epochs else [],
             "gamma": 0.1, "weight_decay": weight_decay, "reinit_head": reinit}
+
+
+def exact_ce_control(lr: float, weight_decay: float, focal: dict) -> tuple[float, float]:
+    """(lr, weight decay) at which plain CE trains exactly like a gamma = 0 focal stage.
+
+    With gamma = 0 and a scalar alpha the focal loss is alpha * CE, so SGD with momentum
+    sees the gradient alpha * grad(CE) + wd * w = alpha * (grad(CE) + (wd / alpha) * w);
+    its momentum buffer is alpha times the control's, and a step of lr on it equals a step
+    of alpha * lr on the control's. Both the learning rate (x alpha) and the weight decay
+    (/ alpha) must change: scaling the learning rate alone leaves the control's weight
+    decay alpha times too weak. Refused when the focal stage is not a multiple of CE.
+    """
+    alpha = focal.get("alpha")
+    if float(focal.get("gamma", 2.0)) != 0.0 or alpha is None or not isinstance(alpha, (int, float)) \
+            or alpha <= 0:
+        raise ValueError(f"the CE -> CE control needs a focal stage that is a multiple of CE "
+                         f"(gamma 0, scalar alpha > 0), got {focal}")
+    return lr * float(alpha), weight_decay / float(alpha)
 
 
 def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("inception_v3",),
@@ -159,12 +177,12 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                     v["data"].update(fold=fold, num_folds=num_folds, val_from=val_from)
                     stages = []
                     for i, loss in enumerate(losses):
-                        stage_lr = lr
+                        stage_lr, stage_wd = lr, weight_decay
                         if strategy == "ce_then_ce_scaled_lr" and i == 1:
-                            stage_lr = lr * float(focal.get("alpha") or 1.0)
+                            stage_lr, stage_wd = exact_ce_control(lr, weight_decay, focal)
                         stages.append(_stage(loss, stage_epochs[min(i, len(stage_epochs) - 1)],
                                              stage_lr, lr_drop_epoch if i == 1 else None, focal,
-                                             weight_decay, reinit=i == 1))
+                                             stage_wd, reinit=i == 1))
                     v["stages"] = stages
                     configs.append(_finish(v, f"F-{backbone}-{tag}{strategy}-fold{fold}-seed{seed}"))
     return configs

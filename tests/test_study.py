@@ -10,3 +10,62 @@ def test_paper_w_grid_is_seed_major_with_per_loss_seeds_and_schedule():
                                          "W-resnet18-scratch-softmax-seed1", "W-resnet18-scratch-softmax-seed2"]
     assert {c.stages[0].schedule for c in configs} == {"onecycle"}
     assert [c.seed for c in configs] == [0, 0, 1, 2]
+
+
+def _sgd_steps(loss_name: str, loss_params: dict, lr: float, weight_decay: float,
+               steps: int = 6) -> list:
+    """Weights of a small float64 net after a few SGD-with-momentum steps of one loss
+    setting, built the way the training loop builds them."""
+    import torch
+    from fer_utils.config import StageConfig
+    from fer_utils.losses import build_loss
+    from fer_utils.training.loop import build_optimizer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    stage = StageConfig(loss=loss_name, loss_params=loss_params, lr=lr, weight_decay=weight_decay)
+    criterion = build_loss(loss_name, class_counts=[10, 20, 30], num_classes=3, embedding_dim=8,
+                           **loss_params)
+    opt = build_optimizer(stage, net, criterion)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(16, 5, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 3, (16,), generator=g)
+        loss, _ = criterion(net(x), None, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_ce_control_takes_the_exact_steps_of_the_printed_focal_stage():
+    import torch
+    focal = {"alpha": 0.25, "gamma": 0.0}
+    lr, wd = 0.05, 1e-2  # a large weight decay, so that getting it wrong shows
+    focal_w = _sgd_steps("focal", focal, lr, wd)
+    ctl_lr, ctl_wd = study.exact_ce_control(lr, wd, focal)
+    assert (ctl_lr, ctl_wd) == (lr * 0.25, wd / 0.25)
+    for a, b in zip(focal_w, _sgd_steps("softmax", {}, ctl_lr, ctl_wd)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # The old control (lr scaled, weight decay kept) is not the same training.
+    old = _sgd_steps("softmax", {}, ctl_lr, wd)
+    assert max(float((a - b).abs().max()) for a, b in zip(focal_w, old)) > 1e-6
+
+
+def test_ce_control_is_refused_when_focal_is_not_a_multiple_of_ce():
+    import pytest
+    with pytest.raises(ValueError, match="multiple of CE"):
+        study.exact_ce_control(0.01, 1e-3, {"alpha": 0.25, "gamma": 2.0})
+    with pytest.raises(ValueError, match="multiple of CE"):
+        study.exact_ce_control(0.01, 1e-3, {"alpha": [0.1, 0.2], "gamma": 0.0})
+
+
+def test_paper_f_grid_control_stage_has_scaled_lr_and_weight_decay():
+    base = study.base_config(dataset="synthetic", image_size=32, data_params={"cv": True})
+    (cfg,) = study.paper_f_grid(base, strategies=["ce_then_ce_scaled_lr"], backbones=["resnet18"],
+                                folds=[0], num_folds=3, stage_epochs=(4, 6), lr=0.02,
+                                lr_drop_epoch=3, weight_decay=1e-3)
+    s1, s2 = cfg.stages
+    assert (s1.loss, s1.lr, s1.weight_decay, s1.reinit_head) == ("softmax", 0.02, 1e-3, False)
+    assert (s2.loss, s2.lr, s2.weight_decay, s2.reinit_head) == ("softmax", 0.005, 4e-3, True)
+    assert s2.milestones == [3] and s1.milestones == []

@@ -16,18 +16,36 @@ from .splits import assert_disjoint, stratified_holdout, subject_folds, subject_
 
 @dataclass
 class Split:
-    """One split: uint8 images (N, C, H, W), int64 labels, optional subject ids."""
+    """One split: uint8 images (N, C, H, W), int64 labels, and what each image belongs to:
+    optional int subject codes, image ids and sequence ids (str; a CK+ / Oulu-CASIA
+    sequence's frames are near copies, so tests and intervals need to know them)."""
 
     images: np.ndarray
     labels: np.ndarray
     subjects: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    sequences: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def take(self, index: np.ndarray) -> "Split":
-        subjects = None if self.subjects is None else self.subjects[index]
-        return Split(np.asarray(self.images[index]), self.labels[index], subjects)
+        def pick(a):
+            return None if a is None else a[index]
+        return Split(np.asarray(self.images[index]), self.labels[index], pick(self.subjects),
+                     pick(self.ids), pick(self.sequences))
+
+    def groups(self) -> dict[str, np.ndarray]:
+        """Per-image ``image_id``, ``sequence`` and (where known) ``subject``, as saved beside
+        a run's test predictions. A dataset without sequences has one image per sequence."""
+        out = {}
+        if self.ids is not None:
+            out["image_id"] = np.asarray(self.ids).astype(str)
+            seq = self.sequences if self.sequences is not None else self.ids
+            out["sequence"] = np.asarray(seq).astype(str)
+        if self.subjects is not None:
+            out["subject"] = np.asarray(self.subjects).astype(np.int64)
+        return out
 
 
 @dataclass
@@ -91,7 +109,8 @@ def _load_synthetic(cfg) -> dict:
             return {"images": faces.images, "labels": faces.labels, "subjects": faces.subjects}
 
         a = cached_arrays("synthetic", key, make)
-        return Split(a["images"], np.asarray(a["labels"]), np.asarray(a["subjects"]))
+        ids = np.array([f"synthetic-{seed}-{i}" for i in range(n)])  # each face an independent draw
+        return Split(a["images"], np.asarray(a["labels"]), np.asarray(a["subjects"]), ids)
 
     n_classes = len(_synthetic_class_names())
     if p["cv"]:  # K-fold protocol (paper F): subject-disjoint folds over one imbalanced pool
@@ -147,7 +166,7 @@ def _match_channels(split: Split, in_chans: int) -> Split:
         images = np.clip((split.images * w).sum(1, keepdims=True) + 0.5, 0, 255).astype(np.uint8)
     else:
         raise ValueError(f"cannot convert {c}-channel images to {in_chans} channels")
-    return Split(images, split.labels, split.subjects)
+    return Split(images, split.labels, split.subjects, split.ids, split.sequences)
 
 
 def _holdout_val(train: Split, cfg, seed: int, by_subject: bool) -> tuple[Split, Split]:

@@ -64,6 +64,8 @@ def load(name: str, cfg) -> dict:
                           no_face=p.get("no_face", "error"), protocol=protocol)
     images, labels = arrays["images"], df["label"].to_numpy(np.int64)
     subjects = subject_codes(df["subject"]) if "subject" in df else None
+    ids = df["id"].astype(str).to_numpy()
+    sequences = df["sequence"].astype(str).to_numpy() if "sequence" in df else None
     part = df["fold"].to_numpy() if "fold" in df else df["split"].to_numpy()
     parts = np.array([f"fold{f}" for f in part]) if "fold" in df else part
     info = {**df.attrs.get("info", {}), "root": str(resolve_root(cfg.root, spec.default_dir)),
@@ -75,13 +77,15 @@ def load(name: str, cfg) -> dict:
     if info["duplicates"]:
         print(f"{name}: exact duplicate images (content hash) {info['duplicates']}; kept, as the protocol does")
     if "fold" in df:
-        return {"all": Split(images, labels, subjects), "folds": df["fold"].to_numpy(np.int64), "info": info}
+        return {"all": Split(images, labels, subjects, ids, sequences), "folds": df["fold"].to_numpy(np.int64),
+                "info": info}
     out = {"info": info}
     for s in ("train", "val", "test"):
         idx = np.flatnonzero(part == s)
         if len(idx):  # rows are ordered train, val, test: a slice keeps the memory map
             sl = slice(idx[0], idx[-1] + 1)
-            out[s] = Split(images[sl], labels[sl], None if subjects is None else subjects[sl])
+            out[s] = Split(images[sl], labels[sl], None if subjects is None else subjects[sl], ids[sl],
+                           None if sequences is None else sequences[sl])
     return out
 
 

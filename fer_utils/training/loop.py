@@ -479,7 +479,8 @@ class Trainer:
             final = s == len(cfg.stages) - 1
             test = evaluate(y_true, y_prob, self.names, n_bootstrap=cfg.bootstrap if final else 0,
                             seed=cfg.seed)
-            arrays = {"y_true": y_true, "y_prob": y_prob.astype(np.float32)}
+            # Which image, sequence and subject each row is: the unit of the tables' tests.
+            arrays = {"y_true": y_true, "y_prob": y_prob.astype(np.float32), **self.data.test.groups()}
             if out["embedding"] is not None:
                 arrays["embedding"] = out["embedding"].cpu().numpy().astype(np.float16)
             fio.save_npz(self.run_dir / ("predictions.npz" if final else f"predictions_stage{s}.npz"),
