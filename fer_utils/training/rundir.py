@@ -42,10 +42,23 @@ def library_versions() -> dict:
     return out
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; the platform's processor string elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine_info(device: torch.device) -> dict:
     info = {"hostname": socket.gethostname(), "platform": platform.platform(),
             "cpu_count": __import__("os").cpu_count(), "torch_threads": torch.get_num_threads(),
-            "device": str(device)}
+            "device": str(device), "cpu_model": _cpu_model(),
+            # Float rounding (and so short runs) differs between instruction sets: record it.
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
