@@ -121,6 +121,10 @@ SETTINGS = {
     "wc_sum_autograd": ("weighted_cluster+weighted_softmax", "sum", {"center_update": "autograd"},
                         False),
     "center_batchnorm": ("center+softmax", "mean", {}, True),
+    # weighted_mean divides by the batch's class-weight sum, which the shards split unevenly
+    "ws_weighted_mean": ("weighted_softmax", "weighted_mean", {}, False),
+    "wc_weighted_mean": ("weighted_cluster+weighted_softmax", "weighted_mean", {}, False),
+    "center_ws_weighted_mean": ("center+weighted_softmax", "weighted_mean", {}, False),
 }
 
 
@@ -182,7 +186,8 @@ def test_an_error_on_rank_0_is_raised_on_every_rank(two_ranks):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("setting", ["wc_mean", "wc_sum_autograd"])
+@pytest.mark.parametrize("setting", ["wc_mean", "wc_sum_autograd", "ws_weighted_mean",
+                                     "wc_weighted_mean", "center_ws_weighted_mean"])
 def test_two_process_epochs_equal_one_process_epochs_without_batchnorm(two_ranks, setting):
     """Same global batches, same augmentation, gradient of the global batch's loss, center
     update on the gathered batch: equal to one process up to summation order (1e-5)."""

@@ -7,6 +7,9 @@ loop calls around optimizer steps.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -35,11 +38,40 @@ def reduce_loss(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+#: Set by the training loop while a rank computes the loss of its shard of a global batch
+#: (DistributedDataParallel): (shard size, global batch size, sum over ranks).
+_SHARD: contextvars.ContextVar = contextvars.ContextVar("loss_shard", default=None)
+
+
+@contextlib.contextmanager
+def shard_of_global_batch(n_shard: int, n_batch: int,
+                          global_sum: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Losses computed inside are one rank's part of a global batch of ``n_batch`` samples.
+
+    The loop weights each rank's loss by ``n_shard / n_batch`` (exact for ``sum`` and
+    ``mean``). A ``weighted_mean`` divides by the sum of the weights, which the shards
+    split unevenly, so inside this context it divides by the *global* sum (``global_sum``
+    of the shard's, an all-reduce) and undoes the shard-size weight: summed over ranks it
+    is then exactly the one-process loss of the whole batch.
+    """
+    token = _SHARD.set((n_shard, n_batch, global_sum))
+    try:
+        yield
+    finally:
+        _SHARD.reset(token)
+
+
 def reduce_weighted_loss(per_sample: torch.Tensor, weights: torch.Tensor,
                          reduction: str) -> torch.Tensor:
-    """Like :func:`reduce_loss`, plus ``weighted_mean`` = sum / sum of the per-sample weights."""
+    """Like :func:`reduce_loss`, plus ``weighted_mean`` = sum / sum of the per-sample weights
+    (of the global batch under :func:`shard_of_global_batch`)."""
     if reduction == "weighted_mean":
-        return per_sample.sum() / weights.sum()
+        shard = _SHARD.get()
+        if shard is None:
+            return per_sample.sum() / weights.sum()
+        n_shard, n_batch, global_sum = shard
+        total_weight = global_sum(weights.sum().detach().reshape(1)).reshape(())
+        return per_sample.sum() / total_weight * (n_batch / n_shard)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {WEIGHTED_REDUCTIONS}, got {reduction!r}")
     return reduce_loss(per_sample, reduction)

@@ -30,6 +30,7 @@ from ..config import RunConfig, StageConfig, validate_config
 from ..data import DatasetSplits, Split, load_dataset
 from ..data.augment import augment_batch, get_recipe, normalize, to_float
 from ..losses import LossSetting, build_loss
+from ..losses.base import shard_of_global_batch
 from ..metrics import evaluate
 from ..models import FERModel, create_model
 from .distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum, average_buffers,
@@ -150,8 +151,9 @@ def loss_share(reduction: str, n_shard: int, n_batch: int) -> float:
     """This rank's weight in the loss of the whole global batch.
 
     A mean over the batch is the shard-size-weighted sum of the shards' means; a sum is
-    the plain sum of the shards' sums. (``weighted_mean`` divides by the batch's class
-    weights, which the shards split unevenly: weighting by shard size approximates it.)
+    the plain sum of the shards' sums. A ``weighted_mean`` divides by the batch's class
+    weights, which the shards split unevenly: inside ``shard_of_global_batch`` it divides
+    by the global weight sum and compensates this share, so it is exact too.
     In one process the share is exactly 1.
     """
     return 1.0 if reduction == "sum" else n_shard / n_batch
@@ -176,6 +178,13 @@ def center_update_embedding(embedding: torch.Tensor | None, criterion: LossSetti
     return all_gather_cat(embedding.detach(), dist)
 
 
+def _shard_context(n_shard: int, n_batch: int, dist: DistInfo):
+    """Several ranks: losses know their shard of the global batch (``weighted_mean``)."""
+    if not dist.enabled:
+        return contextlib.nullcontext()
+    return shard_of_global_batch(n_shard, n_batch, lambda t: all_reduce_sum(t, dist))
+
+
 def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
                     device, g: torch.Generator, desc: str, progress: bool,
                     dist: DistInfo = SINGLE) -> dict:
@@ -196,7 +205,8 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         with autocast(cfg, device):
             logits, embedding = model(x)
         embedding = None if embedding is None else embedding.float()
-        loss, parts = criterion(logits.float(), embedding, y[mine])
+        with _shard_context(len(y[mine]), len(y), dist):
+            loss, parts = criterion(logits.float(), embedding, y[mine])
         share = loss_share(reduction, len(y[mine]), len(y))
         values = global_batch_values(loss, parts, share, dist)
         if not math.isfinite(values["loss"]):
