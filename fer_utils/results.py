@@ -7,13 +7,14 @@ baseline on the same test images, and put the papers' printed numbers beside our
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import io as fio
-from .metrics import mcnemar, paired_bootstrap, wilson_interval
+from .metrics import accuracy_interval, discordant_groups, holm, paired_test, wilson_interval
 from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_LOSSES,
                        PAPER_W_RESNET50_ACC, paper_f_dataset_key)
 
@@ -67,27 +68,50 @@ def _mean_std(values: pd.Series) -> str:
     return f"{v.mean():.2f}" if len(v) == 1 else f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
 
 
+PAPER_W_TABLE_NOTE = (
+    "Mean ± std over seeds (seed-to-seed spread). Intervals and tests take the unit in the "
+    "'unit' column (subjects where the test set records them, else images) and never count "
+    "seeds as images: accuracy 95% CI and minority recall are bootstraps that resample whole "
+    "units and apply the same resample to every seed (Wilson's interval for one seed at the "
+    "image); f1 95% CI is the mean of the per-seed image bootstraps. p acc vs baseline: exact "
+    "sign-flip test over units of the seed-summed differences in correct images against the "
+    "same seeds of the baseline (= exact McNemar for one seed at the image), with "
+    "(units where the baseline is better / this row is better); Holm: adjusted over the "
+    "family of this table's tests against the baseline. Runs published without predictions "
+    "(the first FER2013 grid) give per-seed Wilson intervals from their confusion matrices "
+    "and no paired test.")
+
+
 def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
-                  metrics=("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc")) -> pd.DataFrame:
-    """Paper W Table 5/6 style: mean ± std over seeds (percent), the mean per-seed 95%
-    bootstrap interval of accuracy and F1, the paired bootstrap test of each loss against
-    ``baseline`` on the same test images (seed-matched), and the paper's numbers."""
+                  metrics=("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc"),
+                  unit: str = "subject") -> pd.DataFrame:
+    """Paper W Table 5/6 style: mean ± std over seeds (percent), intervals and paired tests
+    at the level of ``unit`` (see ``scored``) with seeds never counted as images, the test
+    of each loss against ``baseline`` on the same images and seeds with Holm's adjustment
+    over the table's tests, and the paper's numbers (``PAPER_W_TABLE_NOTE``)."""
     w = runs[runs["study"] == "paper_w"]
-    out = []
+    out, tests = [], []
     for (backbone, pretrained, loss), g in w.groupby(["backbone", "pretrained", "losses"], sort=False):
         row = {"backbone": backbone, "pretrained": pretrained, "loss": loss, "seeds": len(g)}
         for m in metrics:
             row[m] = _mean_std(g[m])
-        for m in ("accuracy", "f1"):
-            row[f"{m} 95% CI"] = f"[{g[f'{m}_lo'].mean() * 100:.1f}, {g[f'{m}_hi'].mean() * 100:.1f}]"
+        sc = scored(g, unit)
+        row["unit"] = sc.unit_text if sc else "image (no predictions)"
+        row["accuracy 95% CI"] = _accuracy_interval_text(sc, g)
+        row["f1 95% CI"] = f"[{g['f1_lo'].mean() * 100:.1f}, {g['f1_hi'].mean() * 100:.1f}]"
         row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
-        row.update(_minority_recall(g))
+        row.update(_minority_recall(g, sc))
         row["intra/inter (test emb.)"] = _compactness(g)
         base = w[(w.backbone == backbone) & (w.pretrained == pretrained) & (w.losses == baseline)]
-        row.update(_paired_vs_baseline(g, base, loss == baseline))
+        row.update(_vs_baseline(g, base, loss == baseline, unit))
+        tests.append(row.pop("_test"))
         row.update(_paper_w_reported(backbone, pretrained, loss))
         out.append(row)
-    return _in_order(pd.DataFrame(out), "loss", PAPER_W_LOSSES)
+    table = pd.DataFrame(out)
+    if not table.empty:
+        table.insert(table.columns.get_loc("p acc vs baseline") + 1, "Holm p acc",
+                     _holm_texts(tests))
+    return _in_order(table, "loss", PAPER_W_LOSSES)
 
 
 def _in_order(table: pd.DataFrame, column: str, order) -> pd.DataFrame:
@@ -99,20 +123,57 @@ def _in_order(table: pd.DataFrame, column: str, order) -> pd.DataFrame:
                              kind="stable").reset_index(drop=True)
 
 
-def _minority_recall(runs: pd.DataFrame) -> dict:
-    """Recall of the smallest training class, pooled over seeds, with a Wilson 95% interval."""
+def _minority_recall(runs: pd.DataFrame, sc: "Scored | None") -> dict:
+    """Recall of the smallest training class, mean over seeds, with its 95% interval at the
+    table's unit (seeds resampled together, never pooled as images)."""
     name = runs["minority_class"].iloc[0]
     if name is None:
         return {}
-    hits = total = 0
-    for run_dir in runs["run_dir"]:
-        p = load_predictions(run_dir)
-        c = list(json.loads((Path(run_dir) / "metrics.json").read_text())["test"]["class_names"]).index(name)
-        sel = p["y_true"] == c
-        hits += int((p["y_prob"][sel].argmax(1) == c).sum())
-        total += int(sel.sum())
-    lo, hi = wilson_interval(hits, total)
-    return {f"minority recall ({name})": f"{100 * hits / max(total, 1):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"}
+    key = f"minority recall ({name})"
+    if sc is None:  # published without predictions: each seed's counts, each its own Wilson
+        counts = [_class_counts(d, name) for d in runs["run_dir"]]
+        return {key: _per_seed_wilson_text(counts)}
+    c = sc.class_names.index(name)
+    sel = sc.y == c
+    correct = sc.correct[:, sel]
+    groups = None if sc.groups is None else sc.groups[sel]
+    lo, hi = _interval(correct, groups)
+    return {key: f"{100 * correct.mean():.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"}
+
+
+def _interval(correct: np.ndarray, groups: np.ndarray | None) -> tuple[float, float]:
+    """``accuracy_interval`` of a (seeds, n) matrix; one seed at the image is Wilson's."""
+    if correct.shape[0] == 1 and groups is None:
+        return accuracy_interval(correct[0])
+    return accuracy_interval(correct, groups)
+
+
+def _class_counts(run_dir: str, name: str) -> tuple[int, int]:
+    """(hits, images) of class ``name`` in a run's test confusion matrix."""
+    test = json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
+    c = list(test["class_names"]).index(name)
+    row = test["confusion_matrix"][c]
+    return int(row[c]), int(sum(row))
+
+
+def _per_seed_wilson_text(counts: list[tuple[int, int]]) -> str:
+    """Mean of per-seed rates, then each seed's own Wilson 95% interval."""
+    rates = [h / n for h, n in counts if n]
+    cis = [wilson_interval(h, n) for h, n in counts]
+    spans = " ".join(f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in cis)
+    suffix = " (per seed)" if len(counts) > 1 else ""
+    return f"{100 * np.mean(rates):.1f} {spans}{suffix}"
+
+
+def _accuracy_interval_text(sc: "Scored | None", runs: pd.DataFrame) -> str:
+    if sc is None:
+        counts = []
+        for d in runs["run_dir"]:
+            cm = np.array(json.loads((Path(d) / "metrics.json").read_text())["test"]["confusion_matrix"])
+            counts.append((int(np.trace(cm)), int(cm.sum())))
+        return _per_seed_wilson_text(counts).split(" ", 1)[1]
+    lo, hi = _interval(sc.correct, sc.groups)
+    return f"[{lo * 100:.1f}, {hi * 100:.1f}]"
 
 
 def _compactness(runs: pd.DataFrame) -> str:
@@ -125,27 +186,22 @@ def _compactness(runs: pd.DataFrame) -> str:
     return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
 
-def _paired_vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
-    """Seed-matched paired bootstrap of (this loss - baseline) on accuracy and macro-F1."""
+def _vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool, unit: str) -> dict:
+    """Seed-matched differences from the baseline (accuracy and macro-F1, points) and the
+    paired test of accuracy at the unit; ``_test`` carries the raw result for Holm."""
+    empty = {"Δacc vs baseline": "", "Δf1 vs baseline": "", "p acc vs baseline": "", "_test": None}
     if is_baseline or base.empty:
-        return {"Δacc vs baseline": "", "Δf1 vs baseline": "", "p (acc, f1) per seed": ""}
-    diffs = {"accuracy": [], "f1": []}
-    ps = []
-    for _, r in runs.iterrows():
-        b = base[base.seed == r.seed]
-        if b.empty:
-            continue
-        pa, pb = load_predictions(b.iloc[0].run_dir), load_predictions(r.run_dir)
-        res = {m: paired_bootstrap(pa["y_true"], pa["y_prob"], pb["y_prob"], metric=m,
-                                   n_bootstrap=1000, seed=int(r.seed)) for m in diffs}
-        for m in diffs:
-            diffs[m].append(res[m]["difference"] * 100)
-        ps.append(f"{res['accuracy']['p_value']:.3f}/{res['f1']['p_value']:.3f}")
-    if not ps:
-        return {"Δacc vs baseline": "n/a", "Δf1 vs baseline": "n/a", "p (acc, f1) per seed": ""}
-    return {"Δacc vs baseline": f"{np.mean(diffs['accuracy']):+.2f}",
-            "Δf1 vs baseline": f"{np.mean(diffs['f1']):+.2f}",
-            "p (acc, f1) per seed": ", ".join(ps)}
+        return empty
+    seeds = sorted(set(runs.seed) & set(base.seed))
+    if not seeds:
+        return {**empty, "p acc vs baseline": "no common seed"}
+    mine, theirs = (r[r.seed.isin(seeds)].sort_values("seed") for r in (runs, base))
+    out = {"Δacc vs baseline": f"{(mine.accuracy.mean() - theirs.accuracy.mean()) * 100:+.2f}",
+           "Δf1 vs baseline": f"{(mine.f1.mean() - theirs.f1.mean()) * 100:+.2f}"}
+    res = compare_runs(theirs, mine, unit)
+    out["p acc vs baseline"] = _test_text(res)
+    out["_test"] = res
+    return out
 
 
 def _paper_w_reported(backbone: str, pretrained: bool, loss: str) -> dict:
@@ -160,15 +216,17 @@ def _paper_w_reported(backbone: str, pretrained: bool, loss: str) -> dict:
 def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.DataFrame:
     """Per-class test recall (percent) per setting, pooled over the setting's runs: over seeds
     (same test set, so this equals the mean over seeds) or over folds (every image tested once,
-    so small classes are not lost to folds that hold one or two of their images)."""
+    so small classes are not lost to folds that hold one or two of their images). Read from
+    the runs' test confusion matrices, so runs published without predictions count too."""
     r = runs[runs["study"] == study]
     keys = ["backbone", "pretrained", "strategy" if study == "paper_f" else "losses"]
     rows = []
     for key, g in r.groupby(keys, sort=False):
-        names = json.loads((Path(g["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
-        y, pred, _ = _pooled(g)
-        recall = {n: 100 * float((pred[y == c] == c).mean()) if (y == c).any() else np.nan
-                  for c, n in enumerate(names)}
+        tests = [json.loads((Path(d) / "metrics.json").read_text())["test"] for d in g["run_dir"]]
+        cm = np.sum([np.array(t["confusion_matrix"]) for t in tests], axis=0)
+        support = cm.sum(axis=1)
+        recall = {n: 100 * float(cm[c, c] / support[c]) if support[c] else np.nan
+                  for c, n in enumerate(tests[0]["class_names"])}
         rows.append({**dict(zip(keys, key)), "runs": len(g), **recall})
     from .study import STRATEGIES
     return _in_order(pd.DataFrame(rows).round(1), keys[-1],
@@ -177,92 +235,145 @@ def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.Dat
 
 PAPER_F_TABLE_NOTE = (
     "accuracy, f1: mean ± std over folds. Pooled accuracy: every image tested once across "
-    "folds, Wilson 95% interval. McNemar: exact two-sided test on the pooled out-of-fold "
-    "predictions, (reference right only / this row right only); references: CE only of the "
-    "same initialisation, the same strategy from scratch, and for CE -> focal the control that "
-    "continues with plain CE at 0.25 x lr (what a gamma = 0, alpha = 0.25 focal stage amounts to). "
-    "paper acc: the paper's number for the same backbone with its ImageNet / VGG-Face weights.")
+    "folds. The 'unit' column names what the interval and the tests treat as independent: "
+    "subjects where the data record them (CK+ / Oulu-CASIA: a subject's frames and sequences "
+    "are near copies of one face, and subject-independent folds make subjects, not frames, "
+    "independent), else images. Pooled 95% CI: bootstrap over units (Wilson at the image). "
+    "p vs X: exact two-sided sign-flip test over units of the differences in correct images "
+    "(= exact McNemar at the image), with (units where X is better / where this row is "
+    "better); X = CE only of the same initialisation, the same strategy from scratch, and "
+    "for CE -> focal its exact CE -> CE control (stage 2 plain CE at alpha x lr and weight "
+    "decay / alpha: with gamma 0 the very same SGD steps). Holm p: adjusted over the family "
+    "of every test in this table. paper acc: the paper's number for the same backbone with "
+    "its ImageNet / VGG-Face weights.")
 
 
-def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only") -> pd.DataFrame:
-    """Paper F Table 2-5 style: K-fold mean ± std accuracy per backbone and strategy, exact
-    McNemar tests on the pooled out-of-fold predictions (every image is tested exactly once
-    across folds, so pooling is valid) against ``baseline``, against the same strategy from
-    scratch (pre-trained rows) and of CE -> focal against its CE -> CE control, and the
-    paper's numbers (``PAPER_F_TABLE_NOTE`` says the same under the written table)."""
+def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only", unit: str = "subject") -> pd.DataFrame:
+    """Paper F Table 2-5 style: K-fold mean ± std accuracy per backbone and strategy, the
+    pooled out-of-fold accuracy (every image is tested exactly once across folds) with its
+    interval at ``unit``, paired tests at ``unit`` against ``baseline``, against the same
+    strategy from scratch (pre-trained rows) and of CE -> focal against its exact CE -> CE
+    control, Holm-adjusted over the table, and the paper's numbers (``PAPER_F_TABLE_NOTE``)."""
     f = runs[runs["study"] == "paper_f"]
-    out = []
+    out, tests = [], {label: [] for label in PAPER_F_REFERENCES}
     for (backbone, pretrained, strategy), g in f.groupby(["backbone", "pretrained", "strategy"],
                                                           sort=False):
+        sc = scored(g, unit)
         row = {"backbone": backbone, "pretrained": pretrained, "strategy": strategy,
                "losses": g["losses"].iloc[0],
                "folds": g["fold"].nunique(), "seeds": g["seed"].nunique(),
                "accuracy": _mean_std(g["accuracy"]), "f1": _mean_std(g["f1"]),
-               **_pooled_accuracy_with_interval(g)}
-        row.update(_mcnemar_vs_baseline(g, _runs_of(f, backbone, pretrained, baseline), strategy == baseline))
-        row["McNemar p vs CE->CE control"] = _mcnemar_vs_control(
-            g, _runs_of(f, backbone, pretrained, "ce_then_ce_scaled_lr"), strategy)
-        # Transfer's question: does starting from pre-trained weights beat the same strategy
-        # from scratch on the very same test images?
-        scratch = _runs_of(f, backbone, False, strategy)
-        row["McNemar p vs scratch"] = pooled_mcnemar(scratch, g) if pretrained and not scratch.empty else ""
+               "unit": sc.unit_text if sc else "image (no predictions)"}
+        row["pooled accuracy"] = f"{sc.correct.mean() * 100:.2f}" if sc else "n/a"
+        row["pooled 95% CI"] = _accuracy_interval_text(sc, g) if sc else "n/a"
+        references = {
+            "CE only": _runs_of(f, backbone, pretrained, baseline) if strategy != baseline else None,
+            "CE->CE control": (_runs_of(f, backbone, pretrained, "ce_then_ce_scaled_lr")
+                               if strategy == "ce_then_focal" else None),
+            # Transfer's question: do pre-trained weights beat the same strategy from scratch?
+            "scratch": _runs_of(f, backbone, False, strategy) if pretrained else None}
+        for label, ref in references.items():
+            res = compare_runs(ref, g, unit) if ref is not None and not ref.empty else None
+            row[f"p vs {label}"] = _test_text(res)
+            tests[label].append(res)
         key = paper_f_dataset_key(g["dataset"].iloc[0])
         # The paper's backbones start from ImageNet / VGG-Face weights, never from scratch.
         row["paper acc"] = _paper_f_reported(key, backbone, strategy) if pretrained else np.nan
         out.append(row)
+    table = pd.DataFrame(out)
+    if not table.empty:
+        adjusted = iter(_holm_texts([t for label in PAPER_F_REFERENCES for t in tests[label]]))
+        for label in PAPER_F_REFERENCES:  # one family: every test of the table
+            column = [next(adjusted) for _ in tests[label]]
+            table.insert(table.columns.get_loc(f"p vs {label}") + 1, f"Holm p vs {label}", column)
     from .study import STRATEGIES
-    return _in_order(pd.DataFrame(out), "strategy", tuple(STRATEGIES))
+    return _in_order(table, "strategy", tuple(STRATEGIES))
 
 
-def _pooled(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
-    ys, preds, keys = [], [], []
-    for _, r in g.sort_values(["seed", "fold"]).iterrows():
-        p = load_predictions(r.run_dir)
-        ys.append(p["y_true"])
-        preds.append(p["y_prob"].argmax(1))
-        keys += [(r.seed, r.fold, i) for i in range(len(p["y_true"]))]
-    return np.concatenate(ys), np.concatenate(preds), keys
+#: The references each paper F row is tested against (column order).
+PAPER_F_REFERENCES = ("CE only", "CE->CE control", "scratch")
 
 
-def _pooled_accuracy(g: pd.DataFrame) -> float:
-    y, pred, _ = _pooled(g)
-    return float((y == pred).mean())
+# ----------------------------------------------------------------- units and paired tests
+@dataclass
+class Scored:
+    """Right/wrong of a setting's runs on its test images: one row per seed, folds of a
+    seed concatenated in fold order (so every image of a CV appears once per seed)."""
+
+    correct: np.ndarray            # (seeds, n) bool
+    y: np.ndarray                  # (n,) labels
+    keys: np.ndarray               # (n,) image ids (or fold:index when none were saved)
+    seeds: list
+    groups: np.ndarray | None      # (n,) unit labels; None = every image its own unit
+    unit: str
+    class_names: list
+
+    @property
+    def unit_text(self) -> str:
+        n = len(self.y) if self.groups is None else len(np.unique(self.groups))
+        return f"{self.unit} ({n})"
 
 
-def _pooled_accuracy_with_interval(g: pd.DataFrame) -> dict:
-    """Pooled out-of-fold accuracy and its Wilson 95% interval (over pooled test images)."""
-    y, pred, _ = _pooled(g)
-    correct = int((y == pred).sum())
-    lo, hi = wilson_interval(correct, len(y))
-    return {"pooled accuracy": f"{correct / len(y) * 100:.2f}",
-            "pooled 95% CI": f"[{lo * 100:.1f}, {hi * 100:.1f}]"}
+def scored(runs: pd.DataFrame, unit: str = "subject") -> Scored | None:
+    """The runs' test predictions as a ``Scored``; None when a run has no predictions.
+
+    ``unit`` is ``"subject"``, ``"sequence"`` or ``"image"``; when the predictions do not
+    record it (FER2013 has no subjects) the unit falls back to the image, and says so.
+    Raises if two seeds of the setting did not test the same images in the same order.
+    """
+    if unit not in ("subject", "sequence", "image"):
+        raise ValueError(f"unit must be subject, sequence or image, got {unit!r}")
+    if not all((Path(d) / "predictions.npz").exists() for d in runs["run_dir"]):
+        return None
+    rows, first = [], None
+    for seed, s in runs.groupby("seed", sort=True):
+        preds = [load_predictions(d) for d in s.sort_values("fold", na_position="first")["run_dir"]]
+        y = np.concatenate([p["y_true"] for p in preds])
+        keys = (np.concatenate([p["image_id"] for p in preds]) if all("image_id" in p for p in preds)
+                else np.array([f"{f}:{i}" for f, p in zip(sorted(s.fold.fillna(-1)), preds)
+                               for i in range(len(p["y_true"]))]))
+        groups = (np.concatenate([p[unit] for p in preds]).astype(str)
+                  if unit != "image" and all(unit in p for p in preds) else None)
+        if first is None:
+            first = (y, keys, groups)
+        elif not (np.array_equal(y, first[0]) and np.array_equal(keys, first[1])):
+            raise ValueError(f"seeds of {runs['run'].iloc[0]}... tested different images")
+        rows.append(np.concatenate([p["y_prob"].argmax(1) for p in preds]) == y)
+    y, keys, groups = first
+    names = json.loads((Path(runs["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
+    return Scored(np.stack(rows), y, keys, sorted(runs.seed.unique()), groups,
+                  unit if groups is not None else "image", list(names))
 
 
-def pooled_mcnemar(a: pd.DataFrame, b: pd.DataFrame) -> str:
-    """Exact McNemar p of ``b`` vs ``a`` (run tables, e.g. two strategies' folds) on their
-    pooled predictions, formatted with the discordant counts: "p (a right only / b right
-    only)"; refused when the two did not test the same images."""
-    ya, pa, ka = _pooled(a)
-    yb, pb, kb = _pooled(b)
-    if ka != kb or not np.array_equal(ya, yb):
+def compare_runs(a: pd.DataFrame, b: pd.DataFrame, unit: str = "subject") -> dict | str:
+    """Paired test of ``b`` against ``a`` (run tables of two settings) on the images and
+    seeds they share: ``metrics.paired_test`` at ``unit``, as ``{"p", "a_better",
+    "b_better", "unit"}``; a string saying why when they cannot be paired."""
+    sa, sb = scored(a, unit), scored(b, unit)
+    if sa is None or sb is None:
+        return "n/a (no predictions)"
+    seeds = [s for s in sa.seeds if s in sb.seeds]
+    if not seeds or not np.array_equal(sa.keys, sb.keys) or not np.array_equal(sa.y, sb.y):
         return "unpaired (different folds/seeds)"
-    res = mcnemar(ya, pa, pb)
-    return f"{res['p_value']:.3f} ({res['a_only_correct']}/{res['b_only_correct']})"
+    ca = sa.correct[[sa.seeds.index(s) for s in seeds]]
+    cb = sb.correct[[sb.seeds.index(s) for s in seeds]]
+    a_better, b_better = discordant_groups(ca, cb, sa.groups)
+    return {"p": paired_test(ca, cb, sa.groups), "a_better": a_better, "b_better": b_better,
+            "unit": sa.unit}
 
 
-def _mcnemar_vs_baseline(g: pd.DataFrame, base: pd.DataFrame, is_baseline: bool) -> dict:
-    if is_baseline or base.empty:
-        return {"McNemar p vs CE only": ""}
-    return {"McNemar p vs CE only": pooled_mcnemar(base, g)}
-
-
-def _mcnemar_vs_control(g: pd.DataFrame, control: pd.DataFrame, strategy: str) -> str:
-    """CE -> focal against the control that continues with plain CE at 0.25 x lr: with paper
-    F's CK+ settings (alpha 0.25, gamma 0) the focal stage is 0.25 x CE, so a gain over CE
-    only that the control matches comes from the extra epochs, not from the focal loss."""
-    if strategy != "ce_then_focal" or control.empty:
+def _test_text(res) -> str:
+    if res is None:
         return ""
-    return pooled_mcnemar(control, g)
+    if isinstance(res, str):
+        return res
+    return f"{res['p']:.3f} ({res['a_better']}/{res['b_better']})"
+
+
+def _holm_texts(tests: list) -> list[str]:
+    """Holm-adjusted p of each test (a family: the list), '' where there is no test."""
+    p = [t["p"] if isinstance(t, dict) else None for t in tests]
+    return ["" if q is None else f"{q:.3f}" for q in holm(p)]
 
 
 def _runs_of(f: pd.DataFrame, backbone: str, pretrained: bool, strategy: str) -> pd.DataFrame:
@@ -309,7 +420,7 @@ def run_compactness(run_dir: str | Path) -> float | None:
     restored from a results folder (published without embeddings), from the value
     ``export_runs`` computed and published beside it; None when neither exists."""
     from .metrics import embedding_compactness
-    p = load_predictions(run_dir)
+    p = load_predictions(run_dir) if (Path(run_dir) / "predictions.npz").exists() else {}
     if "embedding" in p:
         return embedding_compactness(p["embedding"].astype(np.float32), p["y_true"])["ratio"]
     published = Path(run_dir) / COMPACTNESS_FILE
@@ -345,6 +456,35 @@ def export_runs(runs: pd.DataFrame, out_dir: str | Path) -> Path:
         if ratio is not None:
             fio.write_text(out_dir / src.name / COMPACTNESS_FILE, json.dumps({"ratio": ratio}) + "\n")
     return out_dir
+
+
+def attach_test_groups(run_dir: str | Path, root: str | None = None) -> int:
+    """Add ``image_id`` / ``sequence`` / ``subject`` to the predictions of a run made before
+    predictions carried them, derived from the run's own config: the test split of a config
+    is deterministic, so rebuilding it gives the images in the order the run tested them
+    (checked: the labels must match row for row). ``root`` replaces the config's data root
+    (a run made on another machine). Returns the number of prediction files rewritten."""
+    import yaml
+    from .config import config_from_dict
+    from .data import load_dataset
+    run_dir = Path(run_dir)
+    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    if root is not None:
+        cfg.data.root = root
+    test = load_dataset(cfg.data, split_seed=cfg.seed).test
+    groups = test.groups()
+    changed = 0
+    for npz in sorted(run_dir.glob("predictions*.npz")):
+        with np.load(npz) as f:
+            arrays = {k: f[k] for k in f.files}
+        if not np.array_equal(arrays["y_true"], test.labels):
+            raise ValueError(f"{npz}: its labels do not match the test split its config builds; "
+                             "not the same images or not the same order")
+        if all(k in arrays and np.array_equal(arrays[k], v) for k, v in groups.items()):
+            continue
+        fio.save_npz(npz, {**arrays, **groups})
+        changed += 1
+    return changed
 
 
 def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:

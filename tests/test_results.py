@@ -3,12 +3,14 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from fer_utils import results
 from fer_utils.metrics import evaluate
 
 
-def _fake_run(root, name, y_true, y_prob, seed=0, fold=None, losses=("softmax",), backbone="resnet18"):
+def _fake_run(root, name, y_true, y_prob, seed=0, fold=None, losses=("softmax",), backbone="resnet18",
+              groups=None):
     run = root / name
     run.mkdir(parents=True)
     names = [f"c{i}" for i in range(y_prob.shape[1])]
@@ -18,7 +20,7 @@ def _fake_run(root, name, y_true, y_prob, seed=0, fold=None, losses=("softmax",)
          "test": evaluate(y_true, y_prob, names, n_bootstrap=50, seed=seed),
          "split_info": {"train_class_counts": [50, 30, 5]}}
     (run / "metrics.json").write_text(json.dumps(m))
-    np.savez(run / "predictions.npz", y_true=y_true, y_prob=y_prob)
+    np.savez(run / "predictions.npz", y_true=y_true, y_prob=y_prob, **(groups or {}))
     return run
 
 
@@ -43,9 +45,42 @@ def test_paper_w_table_aggregates_seeds_and_tests_against_softmax(tmp_path):
     acc = runs[runs.losses == "softmax"].accuracy * 100
     assert table.loc["softmax", "accuracy"] == f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
     assert float(table.loc["weighted_softmax", "Δacc vs baseline"]) > 20
-    p_values = table.loc["weighted_softmax", "p (acc, f1) per seed"].split(", ")
-    assert len(p_values) == 2 and all(float(p.split("/")[0]) < 0.01 for p in p_values)
+    p = float(table.loc["weighted_softmax", "p acc vs baseline"].split()[0])
+    assert p < 1e-6 and table.loc["weighted_softmax", "Holm p acc"] == f"{p:.3f}"  # a family of one
+    assert table.loc["softmax", "p acc vs baseline"] == "" and table.loc["softmax", "Holm p acc"] == ""
+    assert table.loc["softmax", "unit"] == "image (120)"  # no subjects recorded
     assert "minority recall (c2)" in table.columns
+
+
+def test_paper_w_table_counts_seeds_on_the_same_images_once(tmp_path):
+    y = np.repeat(np.arange(3), 40)
+    correct = np.random.default_rng(0).random(120) < 0.7
+    for seed in (0, 1, 2):  # three seeds that happen to agree on every image
+        _fake_run(tmp_path, f"W-resnet18-scratch-softmax-seed{seed}", y, _probs(y, correct), seed)
+    row = results.paper_w_table(results.collect_runs(tmp_path)).iloc[0]
+    c2 = correct[y == 2]
+    lo, hi = results.wilson_interval(int(c2.sum()), len(c2))
+    text = row["minority recall (c2)"]
+    got = [float(v) for v in text.split("[")[1].rstrip("]").split(", ")]
+    # as wide as one seed's interval (a bootstrap of 40 images), not sqrt(3) narrower
+    assert got[1] - got[0] == pytest.approx(100 * (hi - lo), abs=6)
+    pooled_lo, pooled_hi = results.wilson_interval(3 * int(c2.sum()), 3 * len(c2))
+    assert got[1] - got[0] > 1.4 * 100 * (pooled_hi - pooled_lo)
+
+
+def test_paper_w_table_of_runs_published_without_predictions(tmp_path):
+    y = np.repeat(np.arange(3), 40)
+    rng = np.random.default_rng(3)
+    for seed in (0, 1):
+        for loss in ("softmax", "focal"):
+            run = _fake_run(tmp_path, f"W-resnet18-scratch-{loss}-seed{seed}", y,
+                            _probs(y, rng.random(120) < 0.6), seed, losses=(loss,))
+            (run / "predictions.npz").unlink()
+    table = results.paper_w_table(results.collect_runs(tmp_path)).set_index("loss")
+    assert table.loc["focal", "p acc vs baseline"] == "n/a (no predictions)"
+    assert table.loc["focal", "Holm p acc"] == ""
+    assert table.loc["focal", "accuracy 95% CI"].endswith("(per seed)")
+    assert table.loc["focal", "accuracy 95% CI"].count("[") == 2
 
 
 def test_paper_f_table_pools_folds_for_mcnemar(tmp_path):
@@ -56,7 +91,8 @@ def test_paper_f_table_pools_folds_for_mcnemar(tmp_path):
                   fold=fold, losses=("softmax", "focal"))
     table = results.paper_f_table(results.collect_runs(tmp_path)).set_index("strategy")
     assert table.loc["ce_only", "folds"] == 3
-    assert table.loc["ce_then_focal", "McNemar p vs CE only"].startswith("1.000 (0/0)")
+    assert table.loc["ce_then_focal", "p vs CE only"] == "1.000 (0/0)"
+    assert table.loc["ce_then_focal", "Holm p vs CE only"] == "1.000"
     assert table.loc["ce_then_focal", "pooled accuracy"] == "50.00"
 
 
@@ -66,20 +102,47 @@ def test_paper_f_table_tests_ce_then_focal_against_its_scaled_lr_control(tmp_pat
                               ("ce_then_ce_scaled_lr", np.arange(30) < 25)):
         _fake_run(tmp_path, f"F-resnet18-{strategy}-fold0-seed0", y, _probs(y, correct), fold=0)
     table = results.paper_f_table(results.collect_runs(tmp_path)).set_index("strategy")
-    col = "McNemar p vs CE->CE control"
+    col = "p vs CE->CE control"
     # control right on images 20-24 where CE -> focal is wrong, never the other way round
     assert table.loc["ce_then_focal", col] == "0.062 (5/0)"
     assert table.loc["ce_only", col] == "" and table.loc["ce_then_ce_scaled_lr", col] == ""
+    # Holm over the table's four tests: vs CE only (p 0.002, 0.00006) and vs the control (0.062)
+    raw = [float(table.loc[s, c].split()[0]) for s, c in (("ce_then_focal", "p vs CE only"),
+                                                           ("ce_then_ce_scaled_lr", "p vs CE only"),
+                                                           ("ce_then_focal", col))]
+    assert [table.loc[s, f"Holm {c}"] for s, c in (("ce_then_focal", "p vs CE only"),
+                                                   ("ce_then_ce_scaled_lr", "p vs CE only"),
+                                                   ("ce_then_focal", col))] == \
+        [f"{q:.3f}" for q in results.holm(raw)]
 
 
-def test_pooled_mcnemar_refuses_runs_that_tested_different_images(tmp_path):
+def test_paper_f_table_tests_subjects_not_frames(tmp_path):
+    """Three identical frames per sequence, one sequence per subject: the table's test and
+    interval must be those of the 30 subjects, not of 90 frames."""
+    y = np.repeat(np.arange(3), 10)
+    groups = {"image_id": np.array([f"S{i}_{k}" for i in range(30) for k in range(3)]),
+              "subject": np.repeat(np.arange(30), 3), "sequence": np.repeat(np.arange(30), 3).astype(str)}
+    base, better = np.arange(30) % 2 == 0, np.arange(30) % 3 != 2
+    for strategy, c in (("ce_only", base), ("joint", better)):
+        _fake_run(tmp_path, f"F-resnet18-{strategy}-fold0-seed0", np.repeat(y, 3),
+                  _probs(np.repeat(y, 3), np.repeat(c, 3)), fold=0, groups=groups)
+    table = results.paper_f_table(results.collect_runs(tmp_path)).set_index("strategy")
+    only_a, only_b = int(np.sum(base & ~better)), int(np.sum(~base & better))
+    assert table.loc["joint", "p vs CE only"] == f"{binomtest(only_b, only_a + only_b).pvalue:.3f} ({only_a}/{only_b})"
+    assert table.loc["joint", "unit"] == "subject (30)"
+    frames = results.paper_f_table(results.collect_runs(tmp_path), unit="image").set_index("strategy")
+    assert frames.loc["joint", "unit"] == "image (90)"
+    assert float(frames.loc["joint", "p vs CE only"].split()[0]) < float(table.loc["joint", "p vs CE only"].split()[0])
+
+
+def test_compare_runs_refuses_runs_that_tested_different_images(tmp_path):
     y = np.repeat(np.arange(3), 10)
     _fake_run(tmp_path, "F-resnet18-ce_only-fold0-seed0", y, _probs(y, np.ones(30, bool)), fold=0)
     _fake_run(tmp_path, "F-resnet18-joint-fold1-seed0", y, _probs(y, np.ones(30, bool)), fold=1)
     runs = results.collect_runs(tmp_path)
     a, b = runs[runs.strategy == "ce_only"], runs[runs.strategy == "joint"]
-    assert results.pooled_mcnemar(a, b) == "unpaired (different folds/seeds)"
-    assert results.pooled_mcnemar(a, a) == "1.000 (0/0)"
+    assert results.compare_runs(a, b) == "unpaired (different folds/seeds)"
+    assert results.compare_runs(a, a) == {"p": 1.0, "a_better": 0, "b_better": 0, "unit": "image"}
 
 
 def test_wilson_interval_matches_known_values():
@@ -135,8 +198,8 @@ def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
     assert by.loc[(False, "ce_only"), "pooled accuracy"] == "50.00"
     assert np.isnan(by.loc[(False, "ce_then_focal"), "paper acc"])  # the paper never trains from scratch
     # pre-trained right on all 30, scratch on 15: 15 discordant pairs all one way
-    assert by.loc[(True, "ce_only"), "McNemar p vs scratch"] == "0.000 (0/15)"
-    assert by.loc[(False, "ce_only"), "McNemar p vs scratch"] == ""
+    assert by.loc[(True, "ce_only"), "p vs scratch"] == "0.000 (0/15)"
+    assert by.loc[(False, "ce_only"), "p vs scratch"] == ""
     assert by.loc[(True, "ce_only"), "pooled 95% CI"] == "[88.6, 100.0]"
 
 

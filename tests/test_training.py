@@ -54,6 +54,26 @@ def test_training_loss_decreases_and_metrics_are_recorded(wc_run):
     pred = np.load(wc_run / "predictions.npz")
     assert pred["y_prob"].shape == (96, 8) and pred["embedding"].shape == (96, 512)
     assert np.allclose(pred["y_prob"].sum(1), 1, atol=1e-4)
+    # Which image, sequence and subject each row is (synthetic: each face its own sequence).
+    assert len(set(pred["image_id"])) == 96 and np.array_equal(pred["sequence"], pred["image_id"])
+    assert pred["subject"].dtype == np.int64 and len(pred["subject"]) == 96
+
+
+def test_attach_test_groups_rederives_the_ids_a_run_saved(tmp_path, wc_run):
+    from fer_utils.results import attach_test_groups
+    import shutil
+    run = tmp_path / wc_run.name
+    shutil.copytree(wc_run, run, ignore=shutil.ignore_patterns("checkpoints"))
+    saved = dict(np.load(run / "predictions.npz"))
+    np.savez(run / "predictions.npz", y_true=saved["y_true"], y_prob=saved["y_prob"])  # as published before
+    assert attach_test_groups(run) == 1
+    again = np.load(run / "predictions.npz")
+    for key in ("image_id", "sequence", "subject"):
+        assert np.array_equal(again[key], saved[key]), key
+    assert attach_test_groups(run) == 0  # nothing left to add
+    np.savez(run / "predictions.npz", y_true=np.roll(saved["y_true"], 1), y_prob=saved["y_prob"])
+    with pytest.raises(ValueError, match="do not match the test split"):
+        attach_test_groups(run)
 
 
 def test_centers_moved_during_training(wc_run):
