@@ -27,6 +27,7 @@ through :mod:`fer_utils.pretrained` (VGGFace2 / ImageNet / VGG-Face weights, fin
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -121,12 +122,19 @@ class FERModel(nn.Module):
         return int(out.shape[1])
 
     def reset_classifier(self) -> None:
-        """(Re-)initialise the last FC: N(0, 0.001^2) for head ``f`` as paper F prints."""
+        """(Re-)initialise the last FC: N(0, 0.001^2) for head ``f`` as paper F prints.
+
+        The values are drawn on the CPU (the global CPU generator) and copied to the model's
+        device, so a run re-initialises its head identically on CPU and GPU."""
+        fresh = copy.deepcopy(self.classifier).to("cpu")
         if self.head_type == "f":
-            nn.init.normal_(self.classifier.weight, 0.0, 1e-3)
-            nn.init.zeros_(self.classifier.bias)
+            nn.init.normal_(fresh.weight, 0.0, 1e-3)
+            nn.init.zeros_(fresh.bias)
         else:
-            self.classifier.reset_parameters()
+            fresh.reset_parameters()
+        with torch.no_grad():
+            for mine, new in zip(self.classifier.parameters(), fresh.parameters()):
+                mine.copy_(new)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features (B, num_features), before the added head."""

@@ -35,14 +35,14 @@ def test_recipes_are_seeded_and_keep_shape_and_range(name):
 
 
 def test_crop_scales_stay_inside_the_image():
-    theta = random_affine_params(1000, AUGMENTATIONS["w"], torch.Generator().manual_seed(0), "cpu")
+    theta = random_affine_params(1000, AUGMENTATIONS["w"], torch.Generator().manual_seed(0))
     sx, tx = theta[:, 0, 0].abs(), theta[:, 0, 2]
     assert (sx <= 1).all() and (sx >= 0.5).all()
     assert ((sx + tx.abs()) <= 1 + 1e-6).all()
 
 
 def test_rotation_bound_of_paper_f_recipe():
-    theta = random_affine_params(1000, AugmentRecipe(rotation_deg=10), torch.Generator().manual_seed(0), "cpu")
+    theta = random_affine_params(1000, AugmentRecipe(rotation_deg=10), torch.Generator().manual_seed(0))
     angle = torch.rad2deg(torch.atan2(theta[:, 1, 0], theta[:, 0, 0]))
     assert angle.abs().max() <= 10 + 1e-4 and angle.abs().max() > 9
 
@@ -61,3 +61,26 @@ def test_vggface2_normalization_is_mean_subtraction_in_255_units():
     x = torch.full((1, 3, 1, 1), 1.0)  # white pixel = 255
     out = normalize(x, "vggface2")[0, :, 0, 0]
     assert np.allclose(out.numpy(), [255 - 131.0912, 255 - 103.8827, 255 - 91.4953], atol=1e-3)
+
+
+def test_augmentation_draws_on_the_cpu_whatever_device_holds_the_images():
+    """The same generator state gives the same parameters for a batch on any device: the
+    draws happen on the CPU and only the warp runs where the images are ("meta" stands in
+    for a GPU: nothing can be drawn there)."""
+    recipe = AUGMENTATIONS["w"]
+    g_cpu, g_meta = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    x = torch.zeros(5, 1, 8, 8, dtype=torch.uint8)
+    augment_batch(x, recipe, g_cpu)
+    out = augment_batch(x.to("meta"), recipe, g_meta)
+    assert out.device.type == "meta" and out.shape == (5, 1, 8, 8)
+    assert torch.equal(g_cpu.get_state(), g_meta.get_state())  # the same draws were made
+    assert torch.equal(random_affine_params(5, recipe, g_cpu), random_affine_params(5, recipe, g_meta))
+
+
+def test_augmentation_refuses_a_device_generator():
+    import pytest
+    class CudaGenerator:  # a CUDA generator cannot be built here; only its device is read
+        device = torch.device("cuda")
+    g = CudaGenerator()
+    with pytest.raises(ValueError, match="CPU generator"):
+        random_affine_params(2, AUGMENTATIONS["w"], g)

@@ -177,3 +177,38 @@ def test_monitor_test_logs_test_accuracy_without_changing_training(tmp_path):
     m = json.loads((monitored / "metrics.json").read_text())
     if m["best_epoch"] == 1:
         assert b["monitor_test_accuracy"].iloc[-1] == pytest.approx(m["test"]["accuracy"], abs=1e-6)
+
+
+def test_every_random_draw_of_training_comes_from_a_cpu_generator(tmp_path, monkeypatch):
+    """Data order, augmentation and head re-initialisation draw on the CPU, so a run on a
+    GPU sees the batches and augmentations a CPU run sees. Every generator the loop builds,
+    and every generator passed to a random draw, is recorded while a two-stage run trains."""
+    import fer_utils.training.loop as loop
+    seen = []
+    real_randperm, real_rand = torch.randperm, torch.rand
+
+    def randperm(*args, generator=None, **kwargs):
+        seen.append(("randperm", generator.device.type if generator is not None else None))
+        return real_randperm(*args, generator=generator, **kwargs)
+
+    def rand(*args, generator=None, **kwargs):
+        seen.append(("rand", generator.device.type if generator is not None else None))
+        return real_rand(*args, generator=generator, **kwargs)
+
+    monkeypatch.setattr(torch, "randperm", randperm)
+    monkeypatch.setattr(torch, "rand", rand)
+    assert loop.epoch_generator(5).device.type == "cpu"
+    _train(tmp_path, **{"model.head": "f", "stages": "[{loss: softmax, epochs: 1}, "
+                        "{loss: softmax, epochs: 1, reinit_head: true}]"})
+    assert ("randperm", "cpu") in seen and ("rand", "cpu") in seen
+    assert {device for _, device in seen} == {"cpu"}, seen
+
+
+def test_head_reinitialisation_draws_on_the_cpu():
+    from fer_utils.models import create_model
+    model = create_model("resnet18", 4, head="f", in_chans=1)
+    torch.manual_seed(7)
+    model.reset_classifier()
+    torch.manual_seed(7)
+    expected = torch.empty_like(model.classifier.weight).normal_(0.0, 1e-3)
+    assert torch.equal(model.classifier.weight, expected)

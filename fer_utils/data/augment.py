@@ -2,8 +2,9 @@
 
 One affine warp per batch (``affine_grid`` + ``grid_sample``) composes crop, scale,
 rotation and flips, so no per-image PIL work sits on the training path and the same
-code runs on CPU and GPU. Randomness comes from an explicit ``torch.Generator`` so a
-run's augmentation is a function of its seed, stage and epoch (exact resume).
+code runs on CPU and GPU. Randomness comes from an explicit CPU ``torch.Generator`` so a
+run's augmentation is a function of its seed, stage and epoch (exact resume), and the same
+on every device: the parameters are drawn on the CPU and only the warp runs on the device.
 """
 from __future__ import annotations
 
@@ -62,28 +63,31 @@ def get_recipe(name: str) -> AugmentRecipe:
     return AUGMENTATIONS[name]
 
 
-def _uniform(n: int, low: float, high: float, g: torch.Generator, device) -> torch.Tensor:
-    return low + (high - low) * torch.rand(n, generator=g, device=device)
+def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=g)
 
 
-def _flip_signs(n: int, p: float, g: torch.Generator, device) -> torch.Tensor:
-    return torch.where(torch.rand(n, generator=g, device=device) < p, -1.0, 1.0)
+def _flip_signs(n: int, p: float, g: torch.Generator) -> torch.Tensor:
+    return torch.where(torch.rand(n, generator=g) < p, -1.0, 1.0)
 
 
-def random_affine_params(n: int, recipe: AugmentRecipe, g: torch.Generator,
-                         device) -> torch.Tensor:
-    """Draw ``n`` affine matrices (n, 2, 3) mapping output to input normalised coordinates."""
-    area = _uniform(n, *recipe.crop_area, g, device)
-    log_r = _uniform(n, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), g, device)
+def random_affine_params(n: int, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
+    """Draw ``n`` affine matrices (n, 2, 3), on the CPU from the CPU generator ``g``, mapping
+    output to input normalised coordinates."""
+    if g.device.type != "cpu":
+        raise ValueError(f"augmentation draws from a CPU generator (the same draws on every "
+                         f"device), got one on {g.device}")
+    area = _uniform(n, *recipe.crop_area, g)
+    log_r = _uniform(n, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), g)
     ratio = torch.exp(log_r)
     sx = torch.sqrt(area * ratio).clamp(max=1.0)
     sy = torch.sqrt(area / ratio).clamp(max=1.0)
     # Crop centre anywhere that keeps the crop inside the image.
-    tx = (1 - sx) * _uniform(n, -1.0, 1.0, g, device)
-    ty = (1 - sy) * _uniform(n, -1.0, 1.0, g, device)
-    angle = torch.deg2rad(_uniform(n, -recipe.rotation_deg, recipe.rotation_deg, g, device))
-    fx = _flip_signs(n, recipe.hflip, g, device)
-    fy = _flip_signs(n, recipe.vflip, g, device)
+    tx = (1 - sx) * _uniform(n, -1.0, 1.0, g)
+    ty = (1 - sy) * _uniform(n, -1.0, 1.0, g)
+    angle = torch.deg2rad(_uniform(n, -recipe.rotation_deg, recipe.rotation_deg, g))
+    fx = _flip_signs(n, recipe.hflip, g)
+    fy = _flip_signs(n, recipe.vflip, g)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([
         torch.stack([cos * sx * fx, -sin * sy * fy, tx], dim=1),
@@ -104,7 +108,7 @@ def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generato
     x = to_float(images)
     if recipe.is_identity:
         return x
-    theta = random_affine_params(x.shape[0], recipe, g, x.device)
+    theta = random_affine_params(x.shape[0], recipe, g).to(x.device)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     # Reflection padding avoids black corners after rotation.
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)

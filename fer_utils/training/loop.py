@@ -64,6 +64,13 @@ def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.runs_dir) / (cfg.name or default_run_name(cfg))
 
 
+def epoch_generator(seed: int) -> torch.Generator:
+    """The generator of one epoch's data order and augmentation: always on the CPU (a CUDA
+    generator would draw other numbers, and ``randperm`` refuses one), so a run draws the
+    same batches and augmentations on any device; only the arithmetic differs."""
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
 def epoch_seed(seed: int, stage: int, epoch: int) -> int:
     """Seed of one epoch's data order, augmentation and dropout."""
     return (seed * 1_000_003 + stage * 10_007 + epoch) % (2 ** 63)
@@ -423,7 +430,7 @@ class Trainer:
             t0 = time.time()
             seed = epoch_seed(cfg.seed, s, epoch)
             torch.manual_seed(dropout_seed(seed, self.dist.rank))
-            g = torch.Generator(device=self.device).manual_seed(seed)  # the same on every rank
+            g = epoch_generator(seed)  # the same on every rank and every device
             criterion.on_epoch_start(epoch)
             lr = optimizer.param_groups[0]["lr"]
             desc = f"stage {s + 1}/{len(cfg.stages)} {stage.loss} epoch {epoch + 1}/{stage.epochs}"
