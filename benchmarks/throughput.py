@@ -38,7 +38,7 @@ from fer_utils.config import load_config  # noqa: E402
 from fer_utils.data import Split  # noqa: E402
 from fer_utils.losses import build_loss  # noqa: E402
 from fer_utils.models import create_model  # noqa: E402
-from fer_utils.training.loop import DeviceData, train_one_epoch  # noqa: E402
+from fer_utils.training.loop import DeviceData, epoch_generator, train_one_epoch  # noqa: E402
 from fer_utils.training.naive import (PILImageDataset, encode_png, plain_loader,  # noqa: E402
                                       plain_train_steps, plain_transform)
 
@@ -67,6 +67,8 @@ RECIPES = {
                                   "w", True, "w", 8, gpu_only=True),
     # Paper F: Inception-v3, 299 px, batch 32, cross-entropy stage.
     "paper_f": Recipe("inception_v3", 299, 3, 32, "softmax", "f", False, "f", 7),
+    "paper_f_large_batch": Recipe("inception_v3", 299, 3, 256, "softmax", "f", False, "f", 7,
+                                  gpu_only=True),
 }
 
 
@@ -127,7 +129,7 @@ def time_ours(recipe: Recipe, device, steps: int, warmup: int) -> float:
     def epoch(n_steps: int, seed: int) -> None:
         images, labels = _images(recipe, n_steps * recipe.batch_size, seed)
         data = DeviceData(Split(images, labels), device)  # the resident uint8 cache
-        g = torch.Generator(device=device).manual_seed(seed)
+        g = epoch_generator(seed)  # CPU draws, as the loop makes them on every device
         train_one_epoch(model, criterion, optimizer, sched, data, cfg, device, g, "bench", False)
 
     if warmup:
@@ -187,4 +189,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fer_utils.cli import run
+    sys.exit(run(main, prog=f"benchmarks/{Path(__file__).name}"))

@@ -12,13 +12,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.fer_utils-installed"
-WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "[setup] installing fer_utils and its dependencies into $VENV (torch first: a few minutes)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  # torch/torchvision first so nothing else pulls a different build.
-  "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[notebooks,test]"
+  # torch/torchvision first, at the study's pins (constraints.txt), so nothing else pulls
+  # a different build; the project itself accepts any torch >= 2.4.
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" torch torchvision
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[notebooks,test]"
   # MTCNN face detection (its wheel ships the weights). Its metadata pins torch<2.3,
   # numpy<2 and Pillow<10.3, which current stacks contradict, so it goes in without deps.
   "$VENV/bin/python" -m pip install --quiet --no-deps "facenet-pytorch==2.6.0"

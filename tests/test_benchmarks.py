@@ -31,7 +31,7 @@ def test_time_to_targets_reads_the_first_epoch_reaching_each_target(tmp_path):
 def test_time_to_targets_refuses_a_run_without_monitoring(tmp_path):
     tta = _load("time_to_accuracy")
     pd.DataFrame({"epoch": [0], "elapsed_s": [1.0]}).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(SystemExit, match="MONITOR_TEST"):
+    with pytest.raises(ValueError, match="MONITOR_TEST"):
         tta.time_to_targets(tmp_path / "m.csv", [0.65])
 
 
@@ -45,3 +45,35 @@ def test_throughput_benchmark_runs_naive_and_ours(tmp_path):
     row = res["results"][0]
     assert row["recipe"] == "fer2013" and row["naive_img_s"] > 0 and row["ours_img_s"] > 0
     assert res["machine"]["cpus"] >= 1 and res["device"] == "cpu"
+
+
+def test_wheelhouse_without_torch_keeps_everything_but_the_torch_stack():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_wheelhouse", ROOT / "scripts" / "make_wheelhouse.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    report = {"install": [{"metadata": {"name": n, "version": "1.0"}} for n in
+                          ("torch", "torchvision", "nvidia-cudnn-cu13", "triton", "timm", "numpy",
+                           "fer_utils", "cuda-bindings")]}
+    assert mod.to_download(report, without_torch=True) == ["numpy==1.0", "timm==1.0"]
+    assert "torch==1.0" in mod.to_download(report, without_torch=False)
+
+
+def test_gpu_smoke_reports_a_missing_gpu_in_one_line_and_measures_on_cpu(tmp_path):
+    import subprocess
+    import sys
+    import torch
+    script = ROOT / "scripts" / "gpu_smoke.py"
+    if not torch.cuda.is_available():
+        res = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "a")],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and "CUDA is not available" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    res = subprocess.run([sys.executable, str(script), "--device", "cpu", "--steps", "throughput",
+                          "--recipes", "fer2013", "--bench-steps", "1", "--out", str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads((tmp_path / "b" / "gpu_smoke.json").read_text())
+    rows = report["steps"]["throughput"]["results"]["results"]
+    assert report["environment"]["torch"] == torch.__version__
+    assert rows[0]["recipe"] == "fer2013" and rows[0]["ours_img_s"] > 0

@@ -50,7 +50,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
     return device
 
 
@@ -146,8 +146,27 @@ def prepare(x_uint8: torch.Tensor, cfg: RunConfig, g: torch.Generator | None) ->
     return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
 
+def effective_precision(cfg: RunConfig, device: torch.device) -> str:
+    """``cfg.precision``, except bf16 on a GPU without bfloat16 (before Ampere), which runs
+    in fp32 with a message (bf16 autocast there is emulated or refused)."""
+    if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        _warn_once(f"precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16; "
+                   "training in fp32 (recorded in run_info.json as precision_used)")
+        return "fp32"
+    return cfg.precision
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"note: {message}", flush=True)
+
+
 def autocast(cfg: RunConfig, device: torch.device):
-    if cfg.precision == "bf16":
+    if effective_precision(cfg, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -374,6 +393,7 @@ class Trainer:
         info["pretrained"] = report.to_dict() if report is not None else None
         info["normalization"] = self.cfg.data.normalization
         info["world_size"] = self.dist.world_size  # the number of training processes
+        info["precision_used"] = effective_precision(self.cfg, self.device)
         fio.write_json(self.run_dir / "run_info.json", info)
 
     def _load_last(self) -> dict | None:

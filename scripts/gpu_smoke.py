@@ -1,0 +1,121 @@
+"""The GPU box's smoke test: does the CUDA path run, and how fast is it? One JSON of what
+it measured. ``bash scripts/gpu_smoke.sh`` installs the project first, then runs this.
+
+    python scripts/gpu_smoke.py                      # all steps, on cuda, into runs/gpu_smoke
+    python scripts/gpu_smoke.py --steps throughput   # some steps
+
+Steps (each timed, each recorded with its command, return code and the tail of its output;
+a failing step does not stop the others):
+
+* ``pipeline``: the synthetic study (every notebook, ``configs/synthetic``) with
+  ``DEVICE=cuda`` and ``PRECISION=bf16``, in a fresh runs folder (the committed results are
+  never touched), then the reproduction verdict is not asked for (GPU arithmetic differs);
+* ``throughput``: ``benchmarks/throughput.py`` for paper W (SE-ResNet-50, batch 36 and 256)
+  and paper F (Inception-v3, batch 32 and 256) and the FER2013 recipe, naive vs ours;
+* ``torchrun``: a two-process DistributedDataParallel run (NCCL) when two GPUs are present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("pipeline", "throughput", "torchrun")
+
+
+def _run(name: str, cmd: list[str], timeout: int) -> dict:
+    """Run one step; never raises (a GPU box's first run should report everything it can)."""
+    print(f"[gpu-smoke] {name}: {' '.join(cmd)}", flush=True)
+    t0 = time.time()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        rc, out = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, out = 124, f"timed out after {timeout} s\n{exc.stdout or ''}{exc.stderr or ''}"
+    seconds = round(time.time() - t0, 1)
+    print(f"[gpu-smoke] {name}: rc {rc} in {seconds} s", flush=True)
+    return {"command": " ".join(cmd), "returncode": rc, "seconds": seconds, "output_tail": out[-3000:]}
+
+
+def environment() -> dict:
+    import torch
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "cuda_available": torch.cuda.is_available(), "cuda": torch.version.cuda,
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+            "bf16_supported": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())}
+    return info
+
+
+def pipeline_step(out: Path, device: str, timeout: int) -> dict:
+    sets = [f"DEVICE={device}", "PRECISION=bf16", f"RUNS_DIR={out / 'synthetic_runs'}",
+            f"RESULTS_DIR={out / 'synthetic_results'}"]
+    cmd = [sys.executable, "-m", "fer_utils.pipeline", "synthetic", "--no-restore"]
+    for s in sets:
+        cmd += ["--set", s]
+    result = _run("pipeline", cmd, timeout)
+    table = out / "synthetic_results" / "tables" / "paper_w_losses.md"
+    result["paper_w_table"] = table.read_text() if table.exists() else None
+    return result
+
+
+def throughput_step(out: Path, device: str, recipes: list[str], steps: int | None, timeout: int) -> dict:
+    path = out / "throughput.json"
+    cmd = [sys.executable, "benchmarks/throughput.py", "--device", device, "--out", str(path),
+           "--recipes", *recipes] + (["--steps", str(steps), "--warmup", "1"] if steps else [])
+    result = _run("throughput", cmd, timeout)
+    result["results"] = json.loads(path.read_text()) if path.exists() else None
+    return result
+
+
+def torchrun_step(out: Path, timeout: int) -> dict:
+    import torch
+    if torch.cuda.device_count() < 2:
+        return {"skipped": f"{torch.cuda.device_count()} GPU(s): needs 2"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "fer_utils", "train", "--set", "device=cuda", "--set", "precision=bf16",
+           "--set", f"runs_dir={out / 'torchrun_runs'}", "--set", "data.image_size=64",
+           "--set", "stages.0.epochs=2", "--set", "batch_size=64"]
+    return _run("torchrun", cmd, timeout)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    p.add_argument("--device", default="cuda", help="cuda (default); cpu only to test the script itself")
+    p.add_argument("--out", default=str(ROOT / "runs" / "gpu_smoke"), help="folder for runs and the JSON")
+    p.add_argument("--recipes", nargs="+", default=["paper_w", "paper_w_large_batch", "paper_f",
+                                                    "paper_f_large_batch", "fer2013"])
+    p.add_argument("--bench-steps", type=int, default=None, help="timed steps per recipe (benchmark default)")
+    p.add_argument("--timeout", type=int, default=420, help="seconds per step")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": args.device,
+              "environment": environment(), "steps": {}}
+    if args.device == "cuda" and not report["environment"]["cuda_available"]:
+        print("gpu_smoke: CUDA is not available on this machine (torch "
+              f"{report['environment']['torch']}); nothing to measure", file=sys.stderr)
+        return 2
+    for step in args.steps:
+        if step == "pipeline":
+            report["steps"][step] = pipeline_step(out, args.device, args.timeout)
+        elif step == "throughput":
+            report["steps"][step] = throughput_step(out, args.device, args.recipes, args.bench_steps,
+                                                    args.timeout)
+        else:
+            report["steps"][step] = torchrun_step(out, args.timeout)
+    path = out / "gpu_smoke.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    failed = [k for k, v in report["steps"].items() if v.get("returncode", 0) != 0]
+    print(f"[gpu-smoke] wrote {path}; " + (f"FAILED steps: {', '.join(failed)}" if failed else "all steps ran"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
