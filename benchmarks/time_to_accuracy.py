@@ -33,7 +33,7 @@ def time_to_targets(metrics_csv: Path, targets: list[float]) -> list[dict]:
     """First epoch (and cumulative training seconds) at which monitored test accuracy >= each target."""
     rows = pd.read_csv(metrics_csv)
     if "monitor_test_accuracy" not in rows:
-        raise SystemExit(f"{metrics_csv} has no monitor_test_accuracy column: train with MONITOR_TEST: true")
+        raise ValueError(f"{metrics_csv} has no monitor_test_accuracy column: train with MONITOR_TEST: true")
     out = []
     for t in targets:
         hit = rows[rows["monitor_test_accuracy"] >= t]
@@ -56,10 +56,10 @@ def main(argv=None) -> int:
     params = yaml.safe_load(Path(args.config).read_text())
     configs = paper_w_configs_from_parameters(params)
     if len(configs) != 1:
-        raise SystemExit(f"{args.config} defines {len(configs)} runs; time-to-accuracy needs one")
+        raise ValueError(f"{args.config} defines {len(configs)} runs; time-to-accuracy needs one")
     cfg = configs[0]
     if not cfg.monitor_test:
-        raise SystemExit(f"{args.config}: set MONITOR_TEST: true")
+        raise ValueError(f"{args.config}: set MONITOR_TEST: true")
     run_dir = run_dir_of(cfg) if args.no_train else train_run(cfg, progress=True)
     info = json.loads((run_dir / "run_info.json").read_text())
     final = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else None
@@ -77,4 +77,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fer_utils.cli import run
+    sys.exit(run(main, prog=f"benchmarks/{Path(__file__).name}"))

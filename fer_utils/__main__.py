@@ -8,7 +8,8 @@ import sys
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_utils",
-                                description="Imbalance-aware FER losses: train and evaluate runs.")
+                                description="Imbalance-aware FER losses: train and evaluate runs. "
+                                            "--debug (anywhere) shows tracebacks of input errors.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one run from a YAML config")
     t.add_argument("config", nargs="?", help="YAML file of deltas over the defaults")
@@ -36,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: configuration and input errors are one line and exit status 2
+    (``--debug`` / ``FER_DEBUG=1`` for the traceback; see ``fer_utils.cli``)."""
+    from .cli import run
+    return run(_main, argv, prog="python -m fer_utils")
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "train":
         from .config import load_config

@@ -63,9 +63,19 @@ def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
         print(f"[pipeline] {notebook.name} with {config.relative_to(PROJECT_ROOT)}", flush=True)
         pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params,
                             kernel_name=kernel, cwd=str(NOTEBOOKS), progress_bar=False,
-                            log_output=False)
+                            log_output=False, kernel_manager_class=_local_kernel_manager())
         print(f"[pipeline] {notebook.name} done in {time.time() - t0:.0f} s", flush=True)
     return out_dir
+
+
+def _local_kernel_manager():
+    """Kernels over IPC sockets: the kernel and papermill share this machine, and ipykernel
+    warns about every unencrypted TCP kernel (a WARNING line per notebook otherwise)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = "ipc"
+    return LocalKernelManager
 
 
 def _restore_published(steps, overrides: dict, runs_dir: Path) -> None:
@@ -83,13 +93,20 @@ def _parse_set(items: list[str]) -> dict:
     out = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"--set expects NAME=VALUE, got {item!r}")
+            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         out[key] = yaml.safe_load(value)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; input errors (unknown dataset, a notebook's configuration error) are one
+    line and exit status 2 (``--debug`` / ``FER_DEBUG=1`` for the traceback)."""
+    from .cli import run as run_cli
+    return run_cli(_main, argv, prog="python -m fer_utils.pipeline")
+
+
+def _main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_utils.pipeline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", help="a folder name under configs/ (synthetic, fer2013, ckplus48, ...)")
