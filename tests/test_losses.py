@@ -48,7 +48,7 @@ def test_class_balanced_weights():
     assert w.sum().item() == pytest.approx(K)
     assert w.argmax().item() == 2 and w.argmin().item() == 0  # rarest / commonest class
     assert torch.allclose(L.class_balanced_weights(COUNTS, beta=0.0), torch.ones(K))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\)"):
         L.class_balanced_weights(COUNTS, beta=1.0)
 
 
@@ -292,9 +292,9 @@ def test_modules_equal_functions():
     for module_value, function_value in pairs:
         assert torch.equal(module_value, function_value)
     assert "class_weights" in dict(L.WeightedSoftmaxLoss(w).named_buffers())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reduction must be one of"):
         L.WeightedSoftmaxLoss(w, reduction="avg")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="alpha must be > 0"):
         L.WeightedClusterLoss(w, alpha=0.0)
 
 

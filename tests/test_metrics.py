@@ -243,33 +243,33 @@ def test_embedding_compactness_hand_clusters():
 
 
 # ------------------------------------------------------------------ validation / JSON
-@pytest.mark.parametrize("bad", [
-    lambda y, p: (y[:-1], p, NAMES),                      # length mismatch
-    lambda y, p: (y, p[:, 0], NAMES),                     # y_prob not 2-D
-    lambda y, p: (y, p, NAMES[:-1]),                      # columns != class names
-    lambda y, p: (np.where(y == 0, K, y), p, NAMES),      # label out of range
-    lambda y, p: (np.where(y == 0, -1, y), p, NAMES),     # negative label
-    lambda y, p: (y, np.where(p > 0.5, np.nan, p), NAMES),  # NaN scores
-    lambda y, p: (y.astype(float) + 0.5, p, NAMES),       # non-integer labels
-    lambda y, p: (y[:0], p[:0], NAMES),                   # empty
+@pytest.mark.parametrize("bad, message", [
+    (lambda y, p: (y[:-1], p, NAMES), "50 rows but y_true has 49"),         # length mismatch
+    (lambda y, p: (y, p[:, 0], NAMES), "must be 2-D"),                      # y_prob not 2-D
+    (lambda y, p: (y, p, NAMES[:-1]), r"outside \[0, 4\)"),                # columns != class names
+    (lambda y, p: (np.where(y == 0, K, y), p, NAMES), "outside"),           # label out of range
+    (lambda y, p: (np.where(y == 0, -1, y), p, NAMES), "min -1"),           # negative label
+    (lambda y, p: (y, np.where(p > 0.5, np.nan, p), NAMES), "NaN or inf"),  # NaN scores
+    (lambda y, p: (y.astype(float) + 0.5, p, NAMES), "integer class"),      # non-integer labels
+    (lambda y, p: (y[:0], p[:0], NAMES), "is empty"),                       # empty
 ])
-def test_invalid_inputs_raise(bad):
+def test_invalid_inputs_raise(bad, message):
     y, prob = make_data(n=50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         M.evaluate(*bad(y, prob), n_bootstrap=0)
 
 
 def test_invalid_settings_and_other_functions_raise():
     y, prob = make_data(n=50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="0 < ci < 1"):
         M.evaluate(y, prob, NAMES, ci=1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="metric must be one of"):
         M.paired_bootstrap(y, prob, prob, "nonsense")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="columns but"):
         M.paired_bootstrap(y, prob, prob[:, :-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pred_a has 49 entries"):
         M.mcnemar(y, y[:-1], y)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="3 rows but y_true has 2"):
         M.embedding_compactness(np.zeros((3, 2)), np.array([0, 1]))
 
 

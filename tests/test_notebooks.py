@@ -103,3 +103,21 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
                                          folds=p["FOLDS"], num_folds=p["NUM_FOLDS"],
                                          stage_epochs=p["STAGE_EPOCHS"], focal=p["FOCAL"])
         assert configs
+
+
+def test_nbval_sanitize_rules_replace_timings_and_addresses_only():
+    import configparser
+    import re
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(Path(__file__).parent / "nbval_sanitize.cfg")
+    rules = [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+    def sanitize(text):
+        for regex, replace in rules:
+            text = regex.sub(replace, text)
+        return text
+    assert sanitize("epoch 1 (12.3s)") == "epoch 1 DURATION"
+    assert sanitize("done in 85 s") == "done DURATION"
+    assert sanitize("<object at 0x7f3a2b1c9d40>") == "<object at ADDRESS>"
+    for kept in ("850 s of training", "640x320 pixels", "accuracy 0.812"):
+        assert sanitize(kept) == kept

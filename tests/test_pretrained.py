@@ -408,7 +408,7 @@ def test_expected_normalization_by_format_and_errors(tmp_path):
     assert expected_normalization(None) is None
     assert [expected_normalization(f) for f in ("vggface2", "imagenet", "vggface")] == \
         ["vggface2", "imagenet", "vggface"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="pretrained weights not found"):
         expected_normalization(tmp_path / "nothing.pkl")
     # a Python-3 protocol-2 pickle of numpy arrays (bytes via _codecs.encode) reads too
     small = tmp_path / "resnet50_scratch_weight.pkl"
