@@ -69,3 +69,55 @@ def test_paper_f_grid_control_stage_has_scaled_lr_and_weight_decay():
     assert (s1.loss, s1.lr, s1.weight_decay, s1.reinit_head) == ("softmax", 0.02, 1e-3, False)
     assert (s2.loss, s2.lr, s2.weight_decay, s2.reinit_head) == ("softmax", 0.005, 4e-3, True)
     assert s2.milestones == [3] and s1.milestones == []
+
+
+#: Paper F, Table 4: the losses of each stage, in order (the control is ours).
+TABLE4_STAGES = {"focal_only": ["focal"], "ce_only": ["softmax"], "joint": ["ce+focal"],
+                 "focal_then_ce": ["focal", "softmax"], "ce_then_focal": ["softmax", "focal"],
+                 "ce_then_ce_scaled_lr": ["softmax", "softmax"]}
+
+
+def test_paper_f_grid_builds_every_strategy_as_paper_f_trains_it():
+    base = study.base_config(dataset="synthetic", image_size=32, data_params={"cv": True})
+    focal = {"alpha": 0.25, "gamma": 0.0}
+    configs = study.paper_f_grid(base, backbones=["resnet18", "vgg16"], folds=[0, 2], num_folds=5,
+                                 seeds=[0, 1], stage_epochs=(80, 70), lr=0.01, lr_drop_epoch=60,
+                                 focal=focal, weight_decay=1e-3, val_from="holdout")
+    assert len(configs) == len(study.STRATEGIES) * 2 * 2 * 2
+    for cfg in configs:
+        strategy = next(s for s in study.STRATEGIES if f"-{s}-" in cfg.name)
+        stages = cfg.stages
+        assert [s.loss for s in stages] == TABLE4_STAGES[strategy], cfg.name
+        assert cfg.model.head == "f" and cfg.data.val_from == "holdout" and cfg.data.num_folds == 5
+        assert cfg.data.fold in (0, 2) and cfg.name.endswith(f"-fold{cfg.data.fold}-seed{cfg.seed}")
+        # stage 1: lr 0.01, no decay, no head re-initialisation
+        s1 = stages[0]
+        assert (s1.epochs, s1.lr, s1.weight_decay, s1.milestones, s1.reinit_head, s1.schedule) == \
+            (80, 0.01, 1e-3, [], False, "multistep")
+        for s in stages:  # focal stages carry the printed focal parameters, the others none
+            assert s.loss_params == (focal if "focal" in s.loss else {})
+        if len(stages) == 2:  # stage 2: from the best stage-1 model, new FC, lr / 10 after epoch 60
+            s2 = stages[1]
+            assert (s2.epochs, s2.milestones, s2.gamma, s2.reinit_head) == (70, [60], 0.1, True)
+            control = strategy == "ce_then_ce_scaled_lr"
+            assert (s2.lr, s2.weight_decay) == ((0.0025, 0.004) if control else (0.01, 1e-3))
+
+
+def test_paper_w_grid_follows_paper_w_protocol(tmp_path):
+    weights = tmp_path / "weights.pth"
+    import torch
+    torch.save({"fc.weight": torch.zeros(1)}, weights)  # the grid checks the file, not its keys
+    base = study.base_config(dataset="synthetic", image_size=32)
+    configs = study.paper_w_grid(base, backbones=["resnet18"], seeds=[0], epochs=20, lr=0.01,
+                                 pretrained={"resnet18": str(weights)}, freeze_stages=True,
+                                 weighted_reduction="weighted_mean")
+    assert len(configs) == 2 * len(study.PAPER_W_LOSSES)
+    for cfg in configs:
+        (stage,) = cfg.stages
+        pre = "-pretrained-" in cfg.name
+        assert cfg.model.head == "w" and cfg.model.freeze_stages
+        assert bool(cfg.model.pretrained) == pre
+        assert stage.lr == (0.001 if pre else 0.01)  # paper W: 1e-3 pre-trained, 1e-2 scratch
+        assert (stage.epochs, stage.schedule, stage.step_size, stage.gamma) == (20, "step", 10, 0.5)
+        weighted = stage.loss.endswith("weighted_softmax")
+        assert stage.reduction == ("weighted_mean" if weighted else "mean"), cfg.name
