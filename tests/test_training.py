@@ -212,3 +212,28 @@ def test_head_reinitialisation_draws_on_the_cpu():
     torch.manual_seed(7)
     expected = torch.empty_like(model.classifier.weight).normal_(0.0, 1e-3)
     assert torch.equal(model.classifier.weight, expected)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "balanced_accuracy", "loss"])
+def test_best_epoch_is_the_arg_best_of_its_validation_column(tmp_path, metric):
+    """The selected epoch is the first epoch with the best value of val_<metric> (lowest for
+    loss), and the model tested is that epoch's: its validation numbers are the row's."""
+    run = _train(tmp_path, **{"select_metric": metric, "stages.0.epochs": 4, "stages.0.lr": 0.05})
+    rows = pd.read_csv(run / "metrics.csv")
+    column = rows[f"val_{metric}"]
+    best = int(column.idxmin() if metric == "loss" else column.idxmax())  # first of ties
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["best_epoch"] == int(rows["epoch"][best]) and m["select_metric"] == metric
+    assert rows["best_epoch"].iloc[-1] == m["best_epoch"]
+    for key, value in m["val"].items():
+        assert value == pytest.approx(rows[f"val_{key}"][best]), key
+    # and the checkpoint that was tested reproduces that epoch's validation accuracy
+    trainer = Trainer(load_config(run / "config.yaml"), run, progress=False)
+    trainer.setup()
+    state = torch.load(run / "checkpoints" / "best.pt", weights_only=False)
+    assert state["epoch"] == m["best_epoch"]
+    trainer.model.load_state_dict(state["model"])
+    from fer_utils.training.loop import DeviceData, predict
+    out = predict(trainer.model, DeviceData(trainer.data.val, trainer.device), trainer.cfg, trainer.device)
+    acc = float((out["prob"].argmax(1).numpy() == trainer.data.val.labels).mean())
+    assert acc == pytest.approx(rows["val_accuracy"][best], abs=1e-9)
