@@ -19,18 +19,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _readme_command() -> list[str]:
+    """The JupyterLab command the README gives (its line starting with .venv/bin/jupyter lab)."""
+    line = next(l for l in (ROOT / "README.md").read_text().splitlines()
+                if l.startswith(".venv/bin/jupyter lab"))
+    return line.split("#")[0].split()
+
+
 @pytest.mark.skipif(shutil.which("jupyter") is None and not Path(sys.executable).with_name("jupyter").exists(),
                     reason="jupyterlab is not installed")
-def test_jupyterlab_lists_notebooks(tmp_path):
+def test_jupyterlab_started_as_the_readme_says_lists_the_notebooks(tmp_path):
+    """The README's command (with this interpreter's jupyter, a free port and a known token
+    added) serves the notebook folder on loopback; the REST API lists the four notebooks."""
     port, token = _free_port(), "fer-smoke-test"
-    jupyter = str(Path(sys.executable).with_name("jupyter"))
-    proc = subprocess.Popen([jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-                             "--ServerApp.open_browser=False", "--allow-root"],
+    command = _readme_command()
+    assert "--ip=127.0.0.1" in command and any(a.startswith("--ServerApp.root_dir=") for a in command)
+    command[0] = str(Path(sys.executable).with_name("jupyter"))
+    proc = subprocess.Popen(command + ["--no-browser", f"--port={port}", f"--IdentityProvider.token={token}",
+                                       "--allow-root"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)})
     try:
-        url = f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}"
+        url = f"http://127.0.0.1:{port}/api/contents?token={token}"
         deadline, listing = time.time() + 90, None
         while time.time() < deadline and listing is None:
             try:
