@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
     e.add_argument("--device", default="cpu")
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0 = none)")
+    e.add_argument("--save-predictions", metavar="NPZ",
+                   help="also write each image's class probabilities and ids to this .npz")
     r = sub.add_parser("predict", help="expressions of the faces in images, from a finished run")
     r.add_argument("run_dir")
     r.add_argument("images", nargs="+", help="image files or folders")
@@ -54,7 +56,8 @@ def _main(argv: list[str]) -> int:
     elif args.command == "evaluate":
         from .training.evaluate import evaluate_run
         result = evaluate_run(args.run_dir, dataset=args.dataset, root=args.root, split=args.split,
-                              device=args.device, bootstrap=args.bootstrap)
+                              device=args.device, bootstrap=args.bootstrap,
+                              save_predictions=args.save_predictions)
         json.dump(result, sys.stdout, indent=2)
         print()
     elif args.command == "predict":

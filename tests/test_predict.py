@@ -46,6 +46,45 @@ def test_predict_reports_images_without_a_face(run, tmp_path, capsys):
     assert record["faces"] == [] and record["note"] == "no face detected"
 
 
-def test_missing_image_is_a_clear_error(run, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such image or folder"):
-        main(["predict", str(run), str(tmp_path / "nope.jpg")])
+def test_missing_image_is_a_clear_error(run, tmp_path, capsys):
+    assert main(["predict", str(run), str(tmp_path / "nope.jpg")]) == 2
+    assert "no such image or folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def ck_folder_run(tmp_path_factory):
+    """A tiny CK+48-layout folder (7 classes, 8 subjects) and a one-epoch run on it with
+    mirror test-time augmentation and a resize (48 -> 32 px) in its input path."""
+    from fer_utils.data.ckplus import CODES
+    root = tmp_path_factory.mktemp("ck") / "CK+48"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(CODES[1:]):
+        (root / name).mkdir(parents=True)
+        for subject in range(8):
+            base = rng.integers(0, 256, size=(48, 48)).astype(np.float64)
+            img = np.clip(0.6 * base + 12 * c, 0, 255).astype(np.uint8)
+            Image.fromarray(img, "L").save(root / name / f"S{100 + subject:03d}_{c + 1:03d}_00000010.png")
+    cfg = load_config(None, tiny_overrides(tmp_path_factory.mktemp("ckr") / "runs", **{
+        "data.dataset": "ckplus48", "data.root": str(root), "data.fold": 0, "data.num_folds": 4,
+        "data.in_chans": 1, "data.image_size": 32, "data.params": "{}", "tta": "hflip",
+        "stages.0.epochs": 1, "batch_size": 8}))
+    return root, train_run(cfg, progress=False)
+
+
+def test_predict_gives_the_probabilities_evaluate_gives(ck_folder_run, tmp_path, capsys):
+    """The same test images through `evaluate --save-predictions` and `predict --no-detect`:
+    one preprocessing path (bilinear resize, normalisation, mirror TTA), the same numbers."""
+    root, run = ck_folder_run
+    saved = tmp_path / "eval.npz"
+    assert main(["evaluate", str(run), "--split", "test", "--bootstrap", "0",
+                 "--save-predictions", str(saved)]) == 0
+    capsys.readouterr()
+    ev = np.load(saved)
+    files = {p.stem: p for p in root.rglob("*.png")}
+    paths = [str(files[i]) for i in ev["image_id"]]
+    assert main(["predict", str(run), *paths, "--no-detect"]) == 0
+    records = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    names = json.loads((run / "metrics.json").read_text())["test"]["class_names"]
+    got = np.array([[r["faces"][0]["probabilities"][n] for n in names] for r in records])
+    assert got.shape == ev["y_prob"].shape and len(got) >= 7
+    np.testing.assert_allclose(got, ev["y_prob"], atol=6e-5)  # predict rounds to 4 decimals

@@ -110,10 +110,16 @@ def decode_one(row, size: int, mode: str, crop: str, margin: float, detector=Non
     elif crop == "mtcnn":
         box = detector(im, row["path"])
         im = im.crop(square_box(box, margin) if box is not None else centre_box(*im.size))
+    return face_array(im, size), digest
+
+
+def face_array(im: Image.Image, size: int) -> np.ndarray:
+    """A cropped face as the network sees it: resized (bilinear) to ``size`` x ``size``,
+    uint8 (C, size, size). The one resize of both the dataset cache and ``predict``."""
     if im.size != (size, size):
         im = im.resize((size, size), Image.Resampling.BILINEAR)
     a = np.asarray(im, dtype=np.uint8)
-    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), digest
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
 def decode_rows(df, size: int, channels: int, crop: str = "none", margin: float = 0.0,

@@ -30,8 +30,10 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
 
 
 def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
-                 split: str = "test", device: str = "cpu", bootstrap: int = 1000) -> dict:
-    """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``."""
+                 split: str = "test", device: str = "cpu", bootstrap: int = 1000,
+                 save_predictions: str | Path | None = None) -> dict:
+    """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``;
+    ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     cfg, model = load_run(run_dir, device)
@@ -45,6 +47,11 @@ def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str |
                          f"{len(data.class_names)}")
     part = DeviceData(getattr(data, split), resolve_device(device))
     out = predict(model, part, cfg, resolve_device(device))
-    result = evaluate(part.labels.cpu().numpy(), out["prob"].cpu().numpy(), data.class_names,
+    y_prob = out["prob"].cpu().numpy()
+    result = evaluate(part.labels.cpu().numpy(), y_prob, data.class_names,
                       n_bootstrap=bootstrap, seed=cfg.seed)
+    if save_predictions is not None:
+        from .. import io as fio
+        fio.save_npz(Path(save_predictions), {"y_true": part.labels.cpu().numpy(), "y_prob": y_prob,
+                                              **getattr(data, split).groups()})
     return {"run": str(run_dir), "dataset": cfg.data.dataset, "split": split, **result}

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.decode import centre_box, open_image, square_box, to_mode
+from ..data import Split
+from ..data.decode import centre_box, face_array, open_image, square_box, to_mode
 from ..data.formats import IMAGE_SUFFIXES
 from .evaluate import load_run
-from .loop import prepare, resolve_device
+from .loop import DeviceData, predict, resolve_device
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
@@ -67,12 +68,12 @@ def predict_files(run_dir: str | Path, paths: list[str | Path], *, detect: bool 
 
 @torch.no_grad()
 def _classify(face, cfg, model, names) -> dict:
-    size = cfg.data.image_size
-    a = np.asarray(face.resize((size, size)), dtype=np.uint8)
-    x = torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())[None]
+    """The path ``evaluate`` and training take: the same resize (``face_array``), the same
+    normalisation and test-time augmentation (``loop.predict``)."""
+    x = face_array(face, cfg.data.image_size)[None]
     device = resolve_device(cfg.device)
-    logits, _ = model(prepare(x.to(device), cfg, None))
-    prob = logits.float().softmax(1)[0].cpu().numpy()
+    out = predict(model, DeviceData(Split(x, np.zeros(1, dtype=np.int64)), device), cfg, device)
+    prob = out["prob"][0].cpu().numpy()
     return {"expression": names[int(prob.argmax())],
             "probabilities": {n: round(float(p), 4) for n, p in zip(names, prob)}}
 
