@@ -282,19 +282,18 @@ def test_two_process_metrics_match_one_process_run(wc_runs):
     statistics instead of the 32-image batch's, and dropout masks differ. Measured
     (seed 0): train loss 0.6262 / 0.3287 (1 process) vs 0.6124 / 0.3274 (2 processes),
     i.e. 2.2% and 0.4% apart; val loss 0.2673 vs 0.2672 at the last epoch; test accuracy
-    0.135 vs 0.125 (one image of 96). The tiny run stays near chance accuracy (1/8), so
-    accuracies may differ by a few images. Tolerances: train and val loss within 5%
-    relative, val and test accuracy within 0.1 absolute.
+    0.135 vs 0.125 (one image of 96). The tiny run stays near chance accuracy (1/8), where
+    an accuracy tolerance would pass almost anything, so the check is on the losses: train
+    and val loss within 5% relative (the exact equality without BatchNorm is checked above).
     """
     one = pd.read_csv(wc_runs["one"] / "metrics.csv")
     two = pd.read_csv(wc_runs["two"] / "run-rank0" / "metrics.csv")
     assert list(one["epoch"]) == list(two["epoch"]) == [0, 1]
     for column in ("train_loss", "train_weighted_softmax", "val_loss"):
         np.testing.assert_allclose(two[column], one[column], rtol=0.05, err_msg=column)
-    np.testing.assert_allclose(two["val_accuracy"], one["val_accuracy"], atol=0.1)
     m_one, m_two = (json.loads((d / "metrics.json").read_text())
                     for d in (wc_runs["one"], wc_runs["two"] / "run-rank0"))
-    assert abs(m_two["test"]["accuracy"] - m_one["test"]["accuracy"]) <= 0.1
+    assert m_two["test"]["n"] == m_one["test"]["n"]  # rank 0 tested the whole split
 
 
 @pytest.mark.slow

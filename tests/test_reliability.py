@@ -73,3 +73,23 @@ def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
     (tmp_path / "plain.txt").write_text("x")
     written = fio.write_text(tmp_path / "atomic.txt", "x")
     assert os.stat(written).st_mode & 0o777 == os.stat(tmp_path / "plain.txt").st_mode & 0o777
+
+
+def test_a_write_interrupted_before_its_rename_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    """A kill between writing the temporary file and renaming it (simulated: the rename
+    raises KeyboardInterrupt) leaves the previous content and nothing else in the folder."""
+    import os
+    from pathlib import Path
+    from fer_utils import io as fio
+    target = tmp_path / "metrics.json"
+    fio.write_json(target, {"epoch": 1})
+
+    def interrupted_replace(src, dst):
+        assert Path(src).read_text().strip().startswith("{")  # the new file was fully written
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        fio.write_json(target, {"epoch": 2})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"epoch": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]

@@ -125,6 +125,29 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
         _train(tmp_path, **{"stages.0.lr": 1e30})
 
 
+def test_a_loss_turning_non_finite_in_a_later_epoch_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """Epoch 0 trains normally; the loss turns NaN in epoch 1: the run stops with the message,
+    and epoch 0's checkpoint, best model and metrics row are what is left."""
+    import fer_utils.training.loop as loop
+    real = loop.global_batch_values
+    calls = {"n": 0}
+    steps = 320 * 9 // 10 // 32  # training images (10% held out for validation) / batch
+
+    def nan_in_epoch_one(loss, parts, share, dist):
+        calls["n"] += 1
+        values = real(loss, parts, share, dist)
+        return {**values, "loss": float("nan")} if calls["n"] > steps else values
+    monkeypatch.setattr(loop, "global_batch_values", nan_in_epoch_one)
+    with pytest.raises(NonFiniteLossError, match="epoch 2/3: non-finite training loss nan; the last good checkpoint is kept"):
+        _train(tmp_path, **{"stages.0.epochs": 3})
+    run = next((tmp_path / "runs").iterdir())
+    last = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert (last["stage"], last["epoch"]) == (0, 0)
+    assert torch.load(run / "checkpoints" / "best_stage0.pt", weights_only=False)["epoch"] == 0
+    assert list(pd.read_csv(run / "metrics.csv")["epoch"]) == [0]
+    assert not (run / "metrics.json").exists()
+
+
 def test_cli_train_and_evaluate(tmp_path, capsys, wc_run):
     assert main(["evaluate", str(wc_run), "--bootstrap", "20"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -139,10 +162,18 @@ def test_transfer_from_a_finished_run(tmp_path, wc_run):
     info = json.loads((run / "run_info.json").read_text())
     assert info["pretrained"]["format"] == "run"
     source = torch.load(wc_run / "checkpoints" / "best.pt", weights_only=False)["model"]
-    first = torch.load(run / "checkpoints" / "best_stage0.pt", weights_only=False)["model"]
-    # fine-tuning moved the weights away from the source, but they started there
-    assert source["backbone.conv1.weight"].shape == first["backbone.conv1.weight"].shape
-    assert (source["backbone.conv1.weight"] - first["backbone.conv1.weight"]).abs().max() < 0.05
+    # The model a transfer run starts from holds the source's weights exactly, every tensor
+    # (a silent no-load would leave the random init, whatever the learning rate).
+    trainer = Trainer(load_config(run / "config.yaml"), run, progress=False)
+    trainer.setup()
+    start = trainer.model.state_dict()
+    backbone = [k for k in source if k.startswith("backbone.")]
+    assert len(backbone) > 50
+    for key in backbone:
+        assert torch.equal(start[key], source[key]), key
+    fresh = Trainer(load_config(None, tiny_overrides(tmp_path / "fresh")), tmp_path / "fresh", progress=False)
+    fresh.setup()
+    assert not torch.equal(fresh.model.state_dict()["backbone.conv1.weight"], source["backbone.conv1.weight"])
 
 
 def test_a_run_directory_of_a_different_config_is_refused(wc_run):
@@ -237,3 +268,64 @@ def test_best_epoch_is_the_arg_best_of_its_validation_column(tmp_path, metric):
     out = predict(trainer.model, DeviceData(trainer.data.val, trainer.device), trainer.cfg, trainer.device)
     acc = float((out["prob"].argmax(1).numpy() == trainer.data.val.labels).mean())
     assert acc == pytest.approx(rows["val_accuracy"][best], abs=1e-9)
+
+
+@pytest.mark.parametrize("schedule, extra", [
+    ("onecycle", {}), ("multistep", {"milestones": [2], "gamma": 0.1}), ("cosine", {}),
+    ("step", {"step_size": 1, "gamma": 0.5})])
+def test_each_optimizer_step_uses_the_torch_schedulers_learning_rate(schedule, extra):
+    """The loop steps onecycle after every batch and the others after every epoch: the lr
+    of every optimizer step equals that of torch's scheduler stepped the same way."""
+    from fer_utils.config import StageConfig
+    from fer_utils.data import Split
+    from fer_utils.losses import build_loss
+    from fer_utils.training.loop import (DeviceData, build_optimizer, build_scheduler, epoch_generator,
+                                         train_batches, train_one_epoch)
+    epochs, n, batch = 3, 40, 8
+    stage = StageConfig(loss="softmax", epochs=epochs, lr=0.1, schedule=schedule, **extra)
+    cfg = load_config(None, [f"batch_size={batch}", "data.in_chans=1", "data.augmentation=none"])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, x):
+            return self.m(x), None
+    net = Net()
+    criterion = build_loss("softmax", class_counts=[14, 13, 13], num_classes=3)
+    optimizer = build_optimizer(stage, net, criterion)
+    steps = len(train_batches(n, batch, epoch_generator(0)))
+    scheduler = build_scheduler(stage, optimizer, steps)
+    seen = []
+    real_step = optimizer.step
+
+    def recording_step(*a, **k):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return real_step(*a, **k)
+    optimizer.step = recording_step
+    data = DeviceData(Split(np.random.default_rng(0).integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
+                            np.arange(n) % 3), torch.device("cpu"))
+    for epoch in range(epochs):
+        train_one_epoch(net, criterion, optimizer, scheduler, data, cfg, torch.device("cpu"),
+                        epoch_generator(epoch), "t", False)
+    # the reference: torch's own scheduler on a fresh optimizer, stepped per batch / per epoch
+    ref_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    ref = {"onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=epochs * steps),
+           "multistep": lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [2], 0.1),
+           "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs),
+           "step": lambda o: torch.optim.lr_scheduler.StepLR(o, 1, 0.5)}[schedule](ref_opt)
+    expected = []
+    for _ in range(epochs):
+        for _ in range(steps):
+            expected.append(ref_opt.param_groups[0]["lr"])
+            ref_opt.step()
+            if schedule == "onecycle":
+                ref.step()
+        if schedule != "onecycle":
+            ref.step()
+    assert len(seen) == epochs * steps
+    assert seen == pytest.approx(expected, rel=1e-12, abs=0)
+    assert len(set(seen)) > 1  # the schedule did change the learning rate
