@@ -397,7 +397,9 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, name: str, title: str 
     """Write ``name.csv`` and ``name.md`` (atomically) under ``out_dir``."""
     out_dir = Path(out_dir)
     csv_path = fio.write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
-    md = (f"# {title}\n\n" if title else "") + table.to_markdown(index=False) + "\n"
+    # disable_numparse: cells keep the text they were formatted to ("0.000", "89.60"),
+    # rather than tabulate re-reading them as numbers ("0", "89.6")
+    md = (f"# {title}\n\n" if title else "") + table.to_markdown(index=False, disable_numparse=True) + "\n"
     if note:
         md += f"\n{note}\n"
     md_path = fio.write_text(out_dir / f"{name}.md", md)
