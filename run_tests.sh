@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh
 export MPLBACKEND=Agg
-# Unit tests, then every notebook re-executed under nbval (smoke parameters).
+# Unit tests, then every notebook re-executed under nbval (smoke parameters). The smoke runs
+# folder is emptied first, so nbval retrains instead of reusing runs left by an earlier call.
+rm -rf runs/smoke
 python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=1800 -p no:cacheprovider "$@"

@@ -2,10 +2,12 @@
 in place: the committed notebooks are complete runs (see README, "Notebook hygiene").
 
 Usage: python scripts/refresh_notebooks.py [notebooks/NN_name.ipynb ...]
-Timing metadata is not recorded, so a refresh changes only what the cells print.
+Timing metadata is not recorded, so a refresh changes only what the cells print. The smoke
+runs folder (``runs/smoke``) is emptied first, so the saved outputs come from fresh training.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def refresh(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
+    from fer_utils.pipeline import _local_kernel_manager
     NotebookClient(nb, timeout=1800, kernel_name="python3", record_timing=False,
+                   kernel_manager_class=_local_kernel_manager(),
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
@@ -28,5 +32,6 @@ def refresh(path: Path) -> None:
 
 if __name__ == "__main__":
     targets = [Path(p).resolve() for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    shutil.rmtree(ROOT / "runs" / "smoke", ignore_errors=True)
     for target in targets:
         refresh(target)
