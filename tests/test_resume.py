@@ -84,7 +84,8 @@ def test_onecycle_two_stage_run_killed_in_stage_two_resumes_identically(tmp_path
     resumed = subprocess.run(_command(runs, **TWO_STAGE_ONECYCLE), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming" in resumed.stdout and "at stage 1" in resumed.stdout
+    # from stage 2's first epoch, or (killed between metrics.csv and last.pt) the end of stage 1
+    assert "resuming" in resumed.stdout
 
     import pandas as pd
     ref_dir = next((tmp_path / "ref").glob("*/metrics.json")).parent
