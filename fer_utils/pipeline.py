@@ -71,10 +71,20 @@ def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
 def _local_kernel_manager():
     """Kernels over IPC sockets: the kernel and papermill share this machine, and ipykernel
     warns about every unencrypted TCP kernel (a WARNING line per notebook otherwise)."""
+    import os
+    import tempfile
+
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
     class LocalKernelManager(AsyncKernelManager):
         transport = "ipc"
+
+        @default("ip")
+        def _ip_default(self):
+            # An absolute socket path: the kernel runs in the notebook's folder, the client
+            # wherever it was started, and a relative path would name two different sockets.
+            return os.path.join(tempfile.gettempdir(), f"fer-kernel-{os.getpid()}-{id(self):x}-ipc")
     return LocalKernelManager
 
 
