@@ -79,7 +79,7 @@ def test_seresnet50_uses_stride_on_first_1x1_conv_layout():
 
 
 def test_unknown_names_are_rejected_with_the_valid_list():
-    with pytest.raises(ValueError, match="valid: inception_v3, resnet18"):
+    with pytest.raises(ValueError, match="valid: efficientnet_lite0, inception_v3, resnet18"):
         create_model("resnet101", num_classes=8)
     with pytest.raises(ValueError, match="unknown head"):
         create_model("resnet18", num_classes=8, head="x")
