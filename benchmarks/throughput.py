@@ -116,9 +116,12 @@ def _take(iterator, k: int):
         yield next(iterator)
 
 
-def time_ours(recipe: Recipe, device, steps: int, warmup: int) -> float:
-    cfg = load_config(None, [f"batch_size={recipe.batch_size}", "precision=bf16",
-                             f"channels_last={'true' if device.type == 'cuda' else 'false'}",
+def time_ours(recipe: Recipe, device, steps: int, warmup: int, precision: str = "bf16",
+              channels_last: bool | None = None) -> float:
+    """Images per second of the study's loop; channels_last defaults to on for GPUs."""
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    cfg = load_config(None, [f"batch_size={recipe.batch_size}", f"precision={precision}",
+                             f"channels_last={'true' if channels_last else 'false'}",
                              f"data.augmentation={recipe.augmentation}",
                              f"data.in_chans={recipe.in_chans}", f"data.image_size={recipe.image_size}"])
     model, criterion, optimizer = _model_and_loss(recipe, device)

@@ -77,3 +77,14 @@ def test_gpu_smoke_reports_a_missing_gpu_in_one_line_and_measures_on_cpu(tmp_pat
     rows = report["steps"]["throughput"]["results"]["results"]
     assert report["environment"]["torch"] == torch.__version__
     assert rows[0]["recipe"] == "fer2013" and rows[0]["ours_img_s"] > 0
+
+
+def test_backbone_throughput_grid_runs_every_cell(tmp_path):
+    bench = _load("backbone_throughput")
+    out = tmp_path / "b.json"
+    assert bench.main(["--backbone", "resnet18", "--sizes", "32", "--batch", "4", "--steps", "1",
+                       "--warmup", "0", "--modes", "fp32", "bf16", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["frozen_stages_1_3"], r["mode"]) for r in rows} == {(False, "fp32"), (False, "bf16"),
+                                                                   (True, "fp32"), (True, "bf16")}
+    assert all(r["img_per_s"] > 0 for r in rows)
