@@ -526,6 +526,16 @@ def _group_codes(groups: Any, n: int) -> np.ndarray:
     return np.unique(g, return_inverse=True)[1].ravel()
 
 
+def _group_differences(correct_a: Any, correct_b: Any, groups: Any) -> np.ndarray:
+    """Per group: images b gets right minus images a gets right, summed over seeds (int)."""
+    a = _correct_matrix(correct_a, "correct_a")
+    b = _correct_matrix(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b differ in shape: {a.shape} vs {b.shape}")
+    per_image = (b.astype(np.int64) - a.astype(np.int64)).sum(axis=0)
+    return np.bincount(_group_codes(groups, a.shape[1]), weights=per_image).astype(np.int64)
+
+
 def _sign_flip_distribution(d: np.ndarray) -> tuple[np.ndarray, int]:
     """Exact null distribution of S = sum(+-|d_g|) under independent fair signs:
     (probabilities of S = -total..total, total). Built by convolution, one group at a
@@ -559,13 +569,7 @@ def paired_test(correct_a: Any, correct_b: Any, groups: Any = None) -> float:
     Returns:
         The p-value in [0, 1].
     """
-    a = _correct_matrix(correct_a, "correct_a")
-    b = _correct_matrix(correct_b, "correct_b")
-    if a.shape != b.shape:
-        raise ValueError(f"correct_a and correct_b differ in shape: {a.shape} vs {b.shape}")
-    codes = _group_codes(groups, a.shape[1])
-    per_image = (b.astype(np.int64) - a.astype(np.int64)).sum(axis=0)
-    d = np.bincount(codes, weights=per_image).astype(np.int64)
+    d = _group_differences(correct_a, correct_b, groups)
     dist, total = _sign_flip_distribution(d)
     if total == 0:
         return 1.0
@@ -577,10 +581,7 @@ def paired_test(correct_a: Any, correct_b: Any, groups: Any = None) -> float:
 def discordant_groups(correct_a: Any, correct_b: Any, groups: Any = None) -> tuple[int, int]:
     """(groups where a is right more often, groups where b is) — McNemar's discordant
     counts in units of groups (of images when ``groups`` is None)."""
-    a = _correct_matrix(correct_a, "correct_a")
-    b = _correct_matrix(correct_b, "correct_b")
-    codes = _group_codes(groups, a.shape[1])
-    d = np.bincount(codes, weights=(b.astype(np.int64) - a.astype(np.int64)).sum(axis=0))
+    d = _group_differences(correct_a, correct_b, groups)
     return int(np.sum(d < 0)), int(np.sum(d > 0))
 
 

@@ -159,10 +159,14 @@ def _class_counts(run_dir: str, name: str) -> tuple[int, int]:
 def _per_seed_wilson_text(counts: list[tuple[int, int]]) -> str:
     """Mean of per-seed rates, then each seed's own Wilson 95% interval."""
     rates = [h / n for h, n in counts if n]
-    cis = [wilson_interval(h, n) for h, n in counts]
-    spans = " ".join(f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in cis)
-    suffix = " (per seed)" if len(counts) > 1 else ""
-    return f"{100 * np.mean(rates):.1f} {spans}{suffix}"
+    return f"{100 * np.mean(rates):.1f} {_per_seed_wilson_spans(counts)}"
+
+
+def _per_seed_wilson_spans(counts: list[tuple[int, int]]) -> str:
+    """Each seed's (hits, images) as its own Wilson 95% interval, in percent."""
+    spans = " ".join(f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in
+                     (wilson_interval(h, n) for h, n in counts))
+    return spans + (" (per seed)" if len(counts) > 1 else "")
 
 
 def _accuracy_interval_text(sc: "Scored | None", runs: pd.DataFrame) -> str:
@@ -171,7 +175,7 @@ def _accuracy_interval_text(sc: "Scored | None", runs: pd.DataFrame) -> str:
         for d in runs["run_dir"]:
             cm = np.array(json.loads((Path(d) / "metrics.json").read_text())["test"]["confusion_matrix"])
             counts.append((int(np.trace(cm)), int(cm.sum())))
-        return _per_seed_wilson_text(counts).split(" ", 1)[1]
+        return _per_seed_wilson_spans(counts)
     lo, hi = _interval(sc.correct, sc.groups)
     return f"[{lo * 100:.1f}, {hi * 100:.1f}]"
 
