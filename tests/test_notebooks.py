@@ -80,7 +80,8 @@ def test_every_study_dataset_has_parameter_files():
 
 
 @pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "fer2013_tta60", "fer2013_gpu",
-                                     "ckplus48", "ckplus48_gpu", "ckplus48_transfer"])
+                                     "ckplus48", "ckplus48_gpu", "ckplus48_transfer", "ckplus48_imagenet",
+                                     "affectnet", "oulu_casia"])
 def test_full_run_parameter_files_build_valid_run_configs(dataset):
     """The grids the pipeline would train validate without reading any image."""
     import yaml
