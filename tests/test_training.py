@@ -329,3 +329,24 @@ def test_each_optimizer_step_uses_the_torch_schedulers_learning_rate(schedule, e
     assert len(seen) == epochs * steps
     assert seen == pytest.approx(expected, rel=1e-12, abs=0)
     assert len(set(seen)) > 1  # the schedule did change the learning rate
+
+
+def test_git_state_ignores_the_outputs_the_pipeline_rewrites(tmp_path):
+    """A run trained while the pipeline redraws results/ records a clean tree; a changed source
+    file still makes it dirty."""
+    import subprocess
+    from fer_utils.training.rundir import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "table.md").write_text("new\n")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state(tmp_path)["dirty"] is True

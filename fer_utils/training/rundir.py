@@ -1,6 +1,7 @@
 """What a run directory records about where its numbers came from."""
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -17,8 +18,14 @@ PACKAGES = ("torch", "torchvision", "timm", "numpy", "scikit-learn", "krippendor
             "fer_utils")
 
 
+# Outputs the pipeline itself rewrites while it trains (figures, tables, exported runs): a
+# change there says nothing about the code that made a run, so it does not make the tree dirty.
+OUTPUT_PATHS = ("results",)
+
+
 def git_state(root: Path = PROJECT_ROOT) -> dict:
-    """Commit SHA and whether the work tree had uncommitted changes ('unknown' outside git)."""
+    """Commit SHA and whether tracked files outside ``OUTPUT_PATHS`` had uncommitted changes
+    ('unknown' outside git)."""
     def git(*args):
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                               timeout=10)
@@ -26,7 +33,8 @@ def git_state(root: Path = PROJECT_ROOT) -> dict:
         sha = git("rev-parse", "HEAD")
         if sha.returncode != 0:
             return {"sha": "unknown", "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+        excluded = [f":(exclude){path}" for path in OUTPUT_PATHS]
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded).stdout.strip() != ""
         return {"sha": sha.stdout.strip(), "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"sha": "unknown", "dirty": None}
@@ -53,12 +61,17 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+# Environment variables that cap the instruction set the kernels use (oneDNN, ATen, MKL).
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+
 def machine_info(device: torch.device) -> dict:
     info = {"hostname": socket.gethostname(), "platform": platform.platform(),
-            "cpu_count": __import__("os").cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": str(device), "cpu_model": _cpu_model(),
             # Float rounding (and so short runs) differs between instruction sets: record it.
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "isa_limits": {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
