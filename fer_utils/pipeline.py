@@ -5,9 +5,18 @@ For each notebook ``notebooks/NN_*.ipynb`` with a parameter file
 executed copy under ``<runs_dir>/notebooks/``. Notebooks without a parameter file for the
 dataset are skipped (e.g. no paper F study on AffectNet). Training runs that already
 finished are skipped inside the notebooks, interrupted ones resume, and the last notebook
-refreshes ``results/<DATASET>/``. Runs published there with their predictions are first
-restored into the runs folder (``results.restore_runs``), so a study cut off on one
-machine resumes from a fresh checkout at run granularity; ``--no-restore`` retrains them.
+refreshes ``results/<DATASET>/``.
+
+What happens to the runs published under ``results/<DATASET>/runs`` depends on the profile:
+- real-data profiles (expensive) *restore* them into the runs folder first
+  (``results.restore_runs``), so a study cut off on one machine resumes from a fresh checkout
+  at run granularity; ``--no-restore`` retrains them, ``--verify N`` retrains N of them, picked
+  reproducibly, into ``runs/verify/<DATASET>`` and compares (``fer_utils.reproduce``);
+- profiles in ``REPRODUCED_BY_DEFAULT`` (the synthetic demo) *reproduce* them: every run is
+  trained from scratch, the tables go to ``<RUNS_DIR>/results`` instead of over the committed
+  ones, and the runs are compared with the published ones; the exit status is 1 when they
+  differ beyond the measured cross-machine tolerance. ``--no-restore`` is how such a profile
+  is published: train and write ``results/<DATASET>``.
 """
 from __future__ import annotations
 
@@ -22,6 +31,8 @@ from .paths import PROJECT_ROOT
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 CONFIGS = PROJECT_ROOT / "configs"
+#: Profiles cheap enough to retrain on every call: the pipeline proves they reproduce.
+REPRODUCED_BY_DEFAULT = ("synthetic",)
 
 
 def plan(dataset: str) -> list[tuple[Path, Path]]:
@@ -96,7 +107,93 @@ def _restore_published(steps, overrides: dict, runs_dir: Path) -> None:
     restored = restore_runs(PROJECT_ROOT / published / "runs", runs_dir)
     if restored:
         print(f"[pipeline] restored {len(restored)} finished runs from {published}/runs "
-              f"(metrics and predictions, no checkpoints): training skips them", flush=True)
+              f"(metrics and predictions, no checkpoints): training skips them. Restoring is the "
+              f"default for real-data profiles; --no-restore retrains them, --verify N retrains "
+              f"N of them and compares", flush=True)
+
+
+def notebook_defaults(notebook: Path) -> dict:
+    """The literal values of a notebook's ``parameters`` cell."""
+    import ast
+    import json
+    cell = next(c for c in json.loads(notebook.read_text())["cells"]
+                if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {n.target.id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body}
+
+
+def grid_configs(dataset: str, overrides: dict | None = None) -> list:
+    """Every run configuration the profile's notebooks 10 and 20 would train, built without
+    executing them (notebook defaults, then the parameter file, then ``overrides``)."""
+    from . import study
+    build = {"10": study.paper_w_configs_from_parameters, "20": study.paper_f_configs_from_parameters}
+    configs = []
+    for notebook, config in plan(dataset):
+        if notebook.name[:2] in build:
+            params = {**notebook_defaults(notebook), **load_parameters(config, dict(overrides or {}))}
+            configs += build[notebook.name[:2]](params)
+    return configs
+
+
+def _published_dir(dataset: str, overrides: dict) -> tuple[str, Path]:
+    results_dir = load_parameters(plan(dataset)[-1][1], overrides).get("RESULTS_DIR", f"results/{dataset}")
+    return results_dir, PROJECT_ROOT / results_dir / "runs"
+
+
+def _report(table, results_dir: str, published: dict, out: Path):
+    """Write the run-by-run comparison beside the reproduced runs and print the verdict."""
+    from . import reproduce
+    from .io import write_text
+    write_text(out, table.round(4).to_csv(index=False))
+    v = reproduce.verdict(table, reproduce.Tolerance.load(PROJECT_ROOT / results_dir))
+    print(f"[verify] {reproduce.host_note(published, list(table.run))}; run by run: {out}")
+    for line in v.lines:
+        print(f"[verify] {line}")
+    print(f"[verify] verdict: {v.status.upper()}", flush=True)
+    return v
+
+
+def reproduce_study(dataset: str, parameters: dict | None = None, force: bool = False):
+    """Train the whole profile through its notebooks (tables under ``<RUNS_DIR>/results``, so
+    the committed ones stay the reference), then compare every published run."""
+    from . import reproduce
+    overrides = dict(parameters or {})
+    results_dir, published_dir = _published_dir(dataset, overrides)
+    published = reproduce.published_runs(published_dir)  # read before anything is written
+    if not published:
+        raise ValueError(f"{results_dir}/runs holds no published runs to reproduce")
+    runs_dir = load_parameters(plan(dataset)[0][1], overrides).get("RUNS_DIR", f"runs/{dataset}")
+    overrides.setdefault("RESULTS_DIR", f"{runs_dir}/results")
+    print(f"[pipeline] {dataset}: training every run from scratch (nothing restored), tables in "
+          f"{overrides['RESULTS_DIR']}; then comparing with the {len(published)} runs published in "
+          f"{results_dir}/runs", flush=True)
+    out = run(dataset, force=force, parameters=overrides, restore=False)
+    table = reproduce.compare(published, out.parent)
+    return _report(table, results_dir, published, out.parent / "reproduction.csv")
+
+
+def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict | None = None,
+                into: str | None = None):
+    """Retrain ``n`` published runs of the profile (all when None), chosen reproducibly, into
+    a fresh folder and compare them with the published ones."""
+    from . import reproduce
+    from .config import config_from_dict
+    from .training import train_run
+    overrides = dict(parameters or {})
+    results_dir, published_dir = _published_dir(dataset, overrides)
+    published = reproduce.published_runs(published_dir)
+    configs = {c.name: c for c in grid_configs(dataset, overrides) if c.name in published}
+    if not configs:
+        raise ValueError(f"none of the runs of profile {dataset!r} is published in {results_dir}/runs")
+    names = reproduce.pick(list(configs), n or len(configs), seed) if n else sorted(configs)
+    target = PROJECT_ROOT / (into or f"runs/verify/{dataset}")
+    print(f"[verify] retraining {len(names)} of the {len(configs)} published runs of {dataset} "
+          f"(picked with seed {seed}) into {target}: {', '.join(names)}", flush=True)
+    for name in names:
+        values = configs[name].to_dict()
+        values["runs_dir"] = str(target)
+        train_run(config_from_dict(values))
+    table = reproduce.compare(published, target, names)
+    return _report(table, results_dir, published, target / "reproduction.csv")
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -125,12 +222,29 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                    help="override a notebook parameter for every notebook, e.g. --set DEVICE=cuda")
     p.add_argument("--no-restore", dest="restore", action="store_false",
-                   help="do not restore finished runs published under RESULTS_DIR/runs; train them")
+                   help="train every run (restore nothing, compare nothing) and write RESULTS_DIR: "
+                        "how a profile is published")
+    p.add_argument("--verify", nargs="?", const="all", metavar="N",
+                   help="retrain N published runs of the profile (default all), picked reproducibly, "
+                        "into runs/verify/DATASET and compare them with the published ones")
+    p.add_argument("--verify-seed", type=int, default=0, help="seed that picks the --verify runs")
+    p.add_argument("--verify-into", metavar="DIR", help="folder for the --verify runs")
     args = p.parse_args(argv)
     t0 = time.time()
-    out = run(args.dataset, force=args.force, parameters=_parse_set(args.sets), restore=args.restore)
-    print(f"[pipeline] finished in {time.time() - t0:.0f} s; executed notebooks in {out}")
-    return 0
+    parameters = _parse_set(args.sets)
+    if args.verify is not None:
+        if args.verify != "all" and not args.verify.isdigit():
+            raise ValueError(f"--verify expects a number of runs or nothing (all), got {args.verify!r}")
+        ok = verify_runs(args.dataset, None if args.verify == "all" else int(args.verify),
+                         seed=args.verify_seed, parameters=parameters, into=args.verify_into).ok
+    elif args.restore and args.dataset in REPRODUCED_BY_DEFAULT:
+        ok = reproduce_study(args.dataset, parameters, force=args.force).ok
+    else:
+        out = run(args.dataset, force=args.force, parameters=parameters, restore=args.restore)
+        print(f"[pipeline] executed notebooks in {out}")
+        ok = True
+    print(f"[pipeline] finished in {time.time() - t0:.0f} s")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
 from .training import is_finished, run_dir_of, train_run
 
 __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
-           "exact_ce_control", "paper_w_grid", "paper_f_grid", "run_grid"]
+           "exact_ce_control", "paper_w_grid", "paper_f_grid", "run_grid",
+           "paper_w_configs_from_parameters", "paper_f_configs_from_parameters"]
 
 
 def base_config(*, dataset: str, root: str | None = None, data_params: dict | None = None,
@@ -206,23 +207,38 @@ def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
     return dirs
 
 
-def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
-    """The grid notebook 10 builds from its parameters (a ``configs/*/10_*.yaml`` mapping),
-    for scripts that train or inspect the same runs without executing the notebook."""
+def _base_from_parameters(p: dict, default_augmentation: str) -> dict:
+    """The shared settings notebooks 10 and 20 build from their parameters."""
     root = p.get("DATA_ROOT") or None
-    base = base_config(dataset=p["DATASET"], root=str(project_path(root)) if root else None,
+    return base_config(dataset=p["DATASET"], root=str(project_path(root)) if root else None,
                        data_params=p.get("DATA_PARAMS", {}), image_size=p["IMAGE_SIZE"],
                        in_chans=p.get("IN_CHANS", 3), batch_size=p.get("BATCH_SIZE", 32),
-                       augmentation=p.get("AUGMENTATION", "w"),
+                       augmentation=p.get("AUGMENTATION", default_augmentation),
                        normalization=p.get("NORMALIZATION", "imagenet"),
                        precision=p.get("PRECISION", "fp32"), device=p.get("DEVICE", "auto"),
                        runs_dir=str(project_path(p.get("RUNS_DIR", "runs"))),
                        bootstrap=p.get("BOOTSTRAP", 200),
                        select_metric=p.get("SELECT_METRIC", "accuracy"), tta=p.get("TTA", "none"),
                        monitor_test=p.get("MONITOR_TEST", False))
-    return paper_w_grid(base, backbones=p["BACKBONES"], losses=p["LOSSES"], seeds=p.get("SEEDS", [0]),
-                        epochs=p["EPOCHS"], lr=p.get("LR", 0.01), step_size=p.get("LR_STEP", 10),
-                        pretrained=p.get("PRETRAINED", {}), freeze_stages=p.get("FREEZE_STAGES", False),
+
+
+def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
+    """The grid notebook 10 builds from its parameters (a ``configs/*/10_*.yaml`` mapping),
+    for scripts that train or inspect the same runs without executing the notebook."""
+    return paper_w_grid(_base_from_parameters(p, "w"), backbones=p["BACKBONES"], losses=p["LOSSES"],
+                        seeds=p.get("SEEDS", [0]), epochs=p["EPOCHS"], lr=p.get("LR", 0.01),
+                        step_size=p.get("LR_STEP", 10), pretrained=p.get("PRETRAINED", {}),
+                        freeze_stages=p.get("FREEZE_STAGES", False),
                         reduction=p.get("REDUCTION", "mean"),
                         weighted_reduction=p.get("WEIGHTED_REDUCTION", "mean"),
                         schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}))
+
+
+def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:
+    """The grid notebook 20 builds from its parameters (a ``configs/*/20_*.yaml`` mapping)."""
+    return paper_f_grid(_base_from_parameters(p, "f"), strategies=p["STRATEGIES"],
+                        backbones=p["BACKBONES"], folds=p["FOLDS"], num_folds=p["NUM_FOLDS"],
+                        seeds=p.get("SEEDS", [0]), stage_epochs=p["STAGE_EPOCHS"],
+                        lr=p.get("LR", 0.01), lr_drop_epoch=p.get("LR_DROP_EPOCH", 60),
+                        focal=p.get("FOCAL"), weight_decay=p.get("WEIGHT_DECAY", 1e-3),
+                        pretrained=p.get("PRETRAINED", {}), val_from=p.get("VAL_FROM", "holdout"))

@@ -1,0 +1,170 @@
+"""Does the code reproduce the published numbers? Retrained runs against published ones.
+
+Training is deterministic on one host, so a run retrained on the kind of machine that made it
+gives the published predictions bit for bit (*identical*). On another instruction set (AVX2 vs
+AVX-512) or thread count, float rounding differs and the run drifts; how far it may drift is
+not a guess but the spread measured between such environments on the same commit
+(``scripts/measure_reproduction_spread.py`` writes ``<results>/reproduction_tolerance.json``).
+``verdict`` says which of the three a comparison is: identical, within that tolerance (naming
+what moved and by how much), or different beyond it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Test metrics compared run by run (fractions in the files, points in reports).
+COMPARED = ("accuracy", "f1", "balanced_accuracy")
+TOLERANCE_FILE = "reproduction_tolerance.json"
+
+
+def published_runs(exported_dir: str | Path) -> dict[str, dict]:
+    """``{run name: {"test": test metrics, "y_prob": predictions or None, "machine": ...}}``
+    for every run published under ``exported_dir`` (read into memory, so that a pipeline
+    rewriting that folder afterwards cannot change the reference)."""
+    out = {}
+    for path in sorted(Path(exported_dir).glob("*/metrics.json")):
+        run = path.parent
+        preds = run / "predictions.npz"
+        info = run / "run_info.json"
+        out[run.name] = {
+            "test": json.loads(path.read_text())["test"],
+            "y_prob": np.load(preds)["y_prob"] if preds.exists() else None,
+            "machine": json.loads(info.read_text()).get("machine", {}) if info.exists() else {}}
+    return out
+
+
+def setting_of(run: str) -> str:
+    """The grid cell a run belongs to: its name without seed and fold (seeds and folds of one
+    setting are averaged in the tables)."""
+    return re.sub(r"-(fold\d+|seed\d+)", "", run)
+
+
+def compare(published: dict[str, dict], runs_dir: str | Path,
+            names: list[str] | None = None) -> pd.DataFrame:
+    """One row per run: published and reproduced test metrics (points), their difference,
+    whether the test probabilities are bit-identical and how many predicted classes changed.
+    Runs of ``names`` (default: every published run) missing from ``runs_dir`` are an error."""
+    runs_dir = Path(runs_dir)
+    rows = []
+    for name in names if names is not None else sorted(published):
+        metrics = runs_dir / name / "metrics.json"
+        if not metrics.exists():
+            raise FileNotFoundError(f"run {name} did not finish in {runs_dir}: nothing to compare")
+        test = json.loads(metrics.read_text())["test"]
+        ref = published[name]
+        row = {"run": name, "setting": setting_of(name)}
+        prob = np.load(runs_dir / name / "predictions.npz")["y_prob"]
+        if ref["y_prob"] is not None:
+            row["identical"] = bool(np.array_equal(prob, ref["y_prob"]))
+            row["changed_predictions"] = int((prob.argmax(1) != ref["y_prob"].argmax(1)).sum())
+        else:
+            row["identical"] = all(test[m] == ref["test"][m] for m in COMPARED)
+            row["changed_predictions"] = np.nan
+        for m in COMPARED:
+            row[f"{m}_published"] = 100 * ref["test"][m]
+            row[f"{m}_reproduced"] = 100 * test[m]
+            row[f"{m}_delta"] = 100 * (test[m] - ref["test"][m])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Tolerance:
+    """Largest differences, in points, measured between environments on one commit: per run,
+    and for a setting's mean over its seeds / folds (what a table prints)."""
+    per_run: dict[str, float]
+    per_setting_mean: dict[str, float]
+    measured: str = ""
+
+    @classmethod
+    def load(cls, results_dir: str | Path) -> "Tolerance | None":
+        path = Path(results_dir) / TOLERANCE_FILE
+        if not path.exists():
+            return None
+        d = json.loads(path.read_text())
+        return cls(d["per_run_points"], d["per_setting_mean_points"], d.get("measured", ""))
+
+
+@dataclass
+class Verdict:
+    status: str  # "identical", "within tolerance" or "different"
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "different"
+
+
+def setting_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean published / reproduced metric of each setting and their difference (points)."""
+    cols = [f"{m}_{k}" for m in COMPARED for k in ("published", "reproduced")]
+    means = table.groupby("setting")[cols].mean()
+    for m in COMPARED:
+        means[f"{m}_delta"] = means[f"{m}_reproduced"] - means[f"{m}_published"]
+    return means
+
+
+def verdict(table: pd.DataFrame, tolerance: Tolerance | None) -> Verdict:
+    """Identical when every run's test probabilities are bit-identical; within tolerance when
+    every run's and every setting mean's difference is inside the measured spread; else
+    different. Without a measured tolerance, anything but identical is different."""
+    n = len(table)
+    if table["identical"].all():
+        return Verdict("identical", [f"all {n} runs reproduce bit for bit (test probabilities identical)"])
+    moved = table[~table["identical"]]
+    lines = [f"{len(moved)} of {n} runs differ from the published ones; largest differences (points):"]
+    means = setting_means(table)
+    beyond = []
+    for m in COMPARED:
+        worst = moved.loc[moved[f"{m}_delta"].abs().idxmax()]
+        worst_mean = means[f"{m}_delta"].abs()
+        lines.append(f"  {m}: run {worst['run']} {worst[f'{m}_published']:.2f} -> "
+                     f"{worst[f'{m}_reproduced']:.2f} ({worst[f'{m}_delta']:+.2f}); "
+                     f"setting mean {worst_mean.idxmax()} {means.loc[worst_mean.idxmax(), f'{m}_delta']:+.2f}")
+        if tolerance is not None:
+            beyond += [f"run {r.run}: {m} {getattr(r, f'{m}_delta'):+.2f} (tolerance ±{tolerance.per_run[m]:.2f})"
+                       for r in table.itertuples() if abs(getattr(r, f"{m}_delta")) > tolerance.per_run[m]]
+            beyond += [f"setting {s}: mean {m} {d:+.2f} (tolerance ±{tolerance.per_setting_mean[m]:.2f})"
+                       for s, d in means[f"{m}_delta"].items() if abs(d) > tolerance.per_setting_mean[m]]
+    if tolerance is None:
+        lines.append("no cross-machine tolerance has been measured for these runs: only identical "
+                     "counts as reproduced")
+        return Verdict("different", lines)
+    lines.append(f"tolerance ({tolerance.measured}): per run "
+                 + ", ".join(f"{m} ±{v:.2f}" for m, v in tolerance.per_run.items())
+                 + "; per setting mean " + ", ".join(f"{m} ±{v:.2f}" for m, v in tolerance.per_setting_mean.items()))
+    if beyond:
+        return Verdict("different", lines + ["beyond the tolerance:"] + [f"  {b}" for b in beyond])
+    return Verdict("within tolerance", lines)
+
+
+def measured_tolerance(tables: list[pd.DataFrame], description: str) -> dict:
+    """The tolerance file's content from comparisons of one commit's runs made in different
+    environments: the largest absolute difference per run and per setting mean, per metric."""
+    per_run = {m: max(float(t[f"{m}_delta"].abs().max()) for t in tables) for m in COMPARED}
+    per_mean = {m: max(float(setting_means(t)[f"{m}_delta"].abs().max()) for t in tables)
+                for m in COMPARED}
+    return {"measured": description, "per_run_points": per_run, "per_setting_mean_points": per_mean}
+
+
+def pick(names: list[str], n: int, seed: int = 0) -> list[str]:
+    """``n`` of ``names`` chosen at random but reproducibly (the same ``seed``, the same runs)."""
+    names = sorted(names)
+    if not 0 < n <= len(names):
+        raise ValueError(f"--verify needs between 1 and {len(names)} runs, got {n}")
+    idx = np.random.default_rng(seed).choice(len(names), size=n, replace=False)
+    return [names[i] for i in sorted(idx)]
+
+
+def host_note(published: dict[str, dict], names: list[str]) -> str:
+    """Where the published runs were made against this host, when the instruction sets differ."""
+    import torch
+    here = torch.backends.cpu.get_cpu_capability()
+    there = sorted({published[n]["machine"].get("cpu_capability", "unrecorded") for n in names})
+    return f"published on {'/'.join(there)} hosts, reproduced on {here}"

@@ -1,0 +1,136 @@
+"""Reproduction checks: comparison of retrained with published runs, the verdict and its
+tolerance, the reproducible pick of --verify, and --verify end to end on a tiny profile."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fer_utils import pipeline, reproduce
+from fer_utils.training.loop import RUNTIME_KEYS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_run(folder: Path, name: str, y_prob: np.ndarray, y_true: np.ndarray) -> None:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+    pred = y_prob.argmax(1)
+    test = {"accuracy": float((pred == y_true).mean()), "f1": float(f1_score(y_true, pred, average="macro")),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, pred))}
+    (folder / name).mkdir(parents=True)
+    (folder / name / "metrics.json").write_text(json.dumps({"test": test}))
+    np.savez(folder / name / "predictions.npz", y_prob=y_prob, y_true=y_true)
+
+
+@pytest.fixture
+def published(tmp_path):
+    rng = np.random.default_rng(0)
+    y_true = np.repeat(np.arange(4), 25)
+    probs = {f"W-r-{loss}-seed{s}": rng.dirichlet(np.ones(4), size=100)
+             for loss in ("softmax", "focal") for s in (0, 1)}
+    for name, p in probs.items():
+        _fake_run(tmp_path / "published", name, p, y_true)
+    return tmp_path, probs, y_true
+
+
+def _reproduce(tmp_path, probs, y_true, flip: dict[str, int]):
+    """Copy of the published runs with ``flip[name]`` predictions moved to the true class."""
+    out = tmp_path / "reproduced"
+    for name, p in probs.items():
+        p = p.copy()
+        wrong = np.flatnonzero(p.argmax(1) != y_true)[:flip.get(name, 0)]
+        p[wrong, y_true[wrong]] = 2.0
+        _fake_run(out, name, p, y_true)
+    return reproduce.compare(reproduce.published_runs(tmp_path / "published"), out)
+
+
+def test_identical_runs_are_called_identical(published):
+    table = _reproduce(*published, flip={})
+    assert table["identical"].all() and (table["changed_predictions"] == 0).all()
+    assert reproduce.verdict(table, None).status == "identical"
+
+
+def test_differences_are_measured_in_points_and_judged_against_the_tolerance(published):
+    table = _reproduce(*published, flip={"W-r-softmax-seed0": 3})
+    row = table.set_index("run").loc["W-r-softmax-seed0"]
+    assert row["changed_predictions"] == 3 and not row["identical"]
+    assert row["accuracy_delta"] == pytest.approx(3.0)  # 3 of 100 images: 3 points
+    assert table.set_index("run").drop("W-r-softmax-seed0")["identical"].all()
+    # the setting mean (2 seeds) moves by half of it
+    assert reproduce.setting_means(table).loc["W-r-softmax", "accuracy_delta"] == pytest.approx(1.5)
+    wide = reproduce.Tolerance({m: 5.0 for m in reproduce.COMPARED}, {m: 5.0 for m in reproduce.COMPARED})
+    narrow_run = reproduce.Tolerance({m: 2.0 for m in reproduce.COMPARED}, {m: 5.0 for m in reproduce.COMPARED})
+    narrow_mean = reproduce.Tolerance({m: 5.0 for m in reproduce.COMPARED}, {m: 1.0 for m in reproduce.COMPARED})
+    assert reproduce.verdict(table, wide).status == "within tolerance"
+    v = reproduce.verdict(table, narrow_run)
+    assert v.status == "different" and not v.ok
+    assert any("run W-r-softmax-seed0: accuracy +3.00" in line for line in v.lines)
+    v = reproduce.verdict(table, narrow_mean)
+    assert v.status == "different" and any("setting W-r-softmax: mean accuracy +1.50" in l for l in v.lines)
+    # without a measured tolerance only bit-identical counts
+    assert reproduce.verdict(table, None).status == "different"
+
+
+def test_measured_tolerance_is_the_largest_difference_seen(published):
+    a = _reproduce(*published, flip={"W-r-softmax-seed0": 2})
+    tmp_path, probs, y_true = published
+    import shutil
+    shutil.rmtree(tmp_path / "reproduced")
+    b = _reproduce(tmp_path, probs, y_true, flip={"W-r-focal-seed1": 4, "W-r-focal-seed0": 4})
+    tol = reproduce.measured_tolerance([a, b], "test")
+    assert tol["per_run_points"]["accuracy"] == pytest.approx(4.0)
+    assert tol["per_setting_mean_points"]["accuracy"] == pytest.approx(4.0)  # both focal seeds +4
+
+
+def test_pick_is_reproducible_and_refuses_impossible_counts():
+    names = [f"run{i}" for i in range(20)]
+    assert reproduce.pick(names, 3, seed=0) == reproduce.pick(list(reversed(names)), 3, seed=0)
+    assert len(set(reproduce.pick(names, 5, seed=1))) == 5
+    assert reproduce.pick(names, 3, seed=0) != reproduce.pick(names, 3, seed=1)
+    with pytest.raises(ValueError, match="between 1 and 20"):
+        reproduce.pick(names, 21)
+
+
+def test_the_synthetic_grid_is_what_was_published():
+    """--verify retrains the configurations the grid builds today: for the synthetic demo they
+    are the published runs, setting for setting (runtime keys aside)."""
+    configs = {c.name: c.to_dict() for c in pipeline.grid_configs("synthetic")}
+    published = {p.parent.name: yaml.safe_load(p.read_text())
+                 for p in (ROOT / "results" / "synthetic" / "runs").glob("*/config.yaml")}
+    assert set(configs) == set(published)
+    for name, cfg in configs.items():
+        for key in RUNTIME_KEYS:
+            cfg.pop(key, None)
+            published[name].pop(key, None)
+        assert cfg == published[name], name
+
+
+def test_verify_retrains_and_finds_a_published_run_identical_then_a_changed_one_different(tmp_path, monkeypatch):
+    """End to end on a one-run profile: publish, verify (same host: identical, exit 0), then
+    alter the published predictions and verify again (different, exit 1)."""
+    profile = tmp_path / "configs" / "tiny"
+    profile.mkdir(parents=True)
+    params = {"DATASET": "synthetic", "DATA_PARAMS": {"n_train": 200, "cv": True, "difficulty": 0.1},
+              "IMAGE_SIZE": 32, "BACKBONES": ["resnet18"], "STRATEGIES": ["ce_only"], "NUM_FOLDS": 5,
+              "FOLDS": [0], "STAGE_EPOCHS": [1, 1], "BATCH_SIZE": 32, "BOOTSTRAP": 10,
+              "RUNS_DIR": str(tmp_path / "results" / "runs"), "RESULTS_DIR": str(tmp_path / "results")}
+    (profile / "20_two_stage_focal.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(pipeline, "CONFIGS", tmp_path / "configs")
+    from fer_utils.training import train_run
+    (cfg,) = pipeline.grid_configs("tiny")
+    train_run(cfg, progress=False)  # "published": trained straight into RESULTS_DIR/runs
+    assert pipeline.main(["tiny", "--verify", "1", "--verify-into", str(tmp_path / "v1")]) == 0
+    table = (tmp_path / "v1" / "reproduction.csv").read_text()
+    assert "True" in table.splitlines()[1]
+    preds = tmp_path / "results" / "runs" / cfg.name / "predictions.npz"
+    arrays = dict(np.load(preds))
+    arrays["y_prob"] = np.roll(arrays["y_prob"], 1, axis=1)
+    np.savez(preds, **arrays)
+    assert pipeline.main(["tiny", "--verify", "--verify-into", str(tmp_path / "v2")]) == 1
+
+
+def test_verify_refuses_a_count_that_is_not_a_number(capsys):
+    assert pipeline.main(["synthetic", "--verify", "three"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--verify expects a number" in err[0]
