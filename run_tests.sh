@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh
 export MPLBACKEND=Agg
-# Unit tests, then every notebook re-executed under nbval (smoke parameters). The smoke runs
-# folder is emptied first, so nbval retrains instead of reusing runs left by an earlier call.
-rm -rf runs/smoke
+# Unit tests, then every notebook re-executed under nbval (smoke parameters). conftest.py empties
+# the smoke runs folder first, so nbval retrains instead of reusing runs left by an earlier call.
 python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=1800 -p no:cacheprovider "$@"
