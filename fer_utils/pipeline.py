@@ -175,6 +175,8 @@ def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict 
                 into: str | None = None):
     """Retrain ``n`` published runs of the profile (all when None), chosen reproducibly, into
     a fresh folder and compare them with the published ones."""
+    from tqdm import tqdm
+
     from . import reproduce
     from .config import config_from_dict
     from .training import train_run
@@ -188,10 +190,10 @@ def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict 
     target = PROJECT_ROOT / (into or f"runs/verify/{dataset}")
     print(f"[verify] retraining {len(names)} of the {len(configs)} published runs of {dataset} "
           f"(picked with seed {seed}) into {target}: {', '.join(names)}", flush=True)
-    for name in names:
+    for name in tqdm(names, desc="verify runs"):
         values = configs[name].to_dict()
         values["runs_dir"] = str(target)
-        train_run(config_from_dict(values))
+        train_run(config_from_dict(values), progress=False)
     table = reproduce.compare(published, target, names)
     return _report(table, results_dir, published, target / "reproduction.csv")
 
