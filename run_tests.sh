@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh
+source scripts/pin_kernels.sh  # nbval's checked results must not depend on the host
 export MPLBACKEND=Agg
 # Unit tests, then every notebook re-executed under nbval (smoke parameters). conftest.py empties
 # the smoke runs folder first, so nbval retrains instead of reusing runs left by an earlier call.
