@@ -64,12 +64,14 @@ def run(dataset: str, *, force: bool = False, parameters: dict | None = None,
     if force:  # never overwrite finished runs: train a fresh copy in a new folder
         runs_dir = f"{runs_dir}-{time.strftime('%Y%m%d-%H%M%S')}"
         overrides["RUNS_DIR"] = runs_dir
+    _check_overrides(steps, overrides)
     out_dir = PROJECT_ROOT / runs_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     if restore and not force:
         _restore_published(steps, overrides, PROJECT_ROOT / runs_dir)
     for notebook, config in steps:
-        params = load_parameters(config, overrides)
+        names = notebook_defaults(notebook)  # each notebook gets only its own parameters
+        params = {k: v for k, v in load_parameters(config, overrides).items() if k in names}
         t0 = time.time()
         print(f"[pipeline] {notebook.name} with {config.relative_to(PROJECT_ROOT)}", flush=True)
         pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params,
@@ -121,11 +123,22 @@ def notebook_defaults(notebook: Path) -> dict:
     return {n.target.id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body}
 
 
+def _check_overrides(steps, overrides: dict) -> None:
+    """A ``--set`` name that no notebook of the profile has is a typo: papermill would only
+    warn and train with the default."""
+    known = set().union(*(notebook_defaults(nb) for nb, _ in steps))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"--set {', '.join(unknown)}: not a parameter of this profile's notebooks "
+                         f"(valid: {', '.join(sorted(known))})")
+
+
 def grid_configs(dataset: str, overrides: dict | None = None) -> list:
     """Every run configuration the profile's notebooks 10 and 20 would train, built without
     executing them (notebook defaults, then the parameter file, then ``overrides``)."""
     from . import study
     build = {"10": study.paper_w_configs_from_parameters, "20": study.paper_f_configs_from_parameters}
+    _check_overrides(plan(dataset), dict(overrides or {}))
     configs = []
     for notebook, config in plan(dataset):
         if notebook.name[:2] in build:
@@ -157,6 +170,7 @@ def reproduce_study(dataset: str, parameters: dict | None = None, force: bool = 
     the committed ones stay the reference), then compare every published run."""
     from . import reproduce
     overrides = dict(parameters or {})
+    _check_overrides(plan(dataset), overrides)
     results_dir, published_dir = _published_dir(dataset, overrides)
     published = reproduce.published_runs(published_dir)  # read before anything is written
     if not published:

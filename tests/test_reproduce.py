@@ -134,3 +134,10 @@ def test_verify_refuses_a_count_that_is_not_a_number(capsys):
     assert pipeline.main(["synthetic", "--verify", "three"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--verify expects a number" in err[0]
+
+
+def test_a_mistyped_set_name_is_one_line_and_trains_nothing(capsys, tmp_path):
+    for argv in (["synthetic", "--set", "EPOCH=3", "--force"], ["synthetic", "--set", "EPOCH=3", "--verify", "1"]):
+        assert pipeline.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--set EPOCH: not a parameter" in err[0] and "EPOCHS" in err[0]
