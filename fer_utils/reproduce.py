@@ -39,6 +39,12 @@ def published_runs(exported_dir: str | Path) -> dict[str, dict]:
     return out
 
 
+def study_of(run: str) -> str:
+    """The study a run belongs to, from its name: ``W`` (paper W) or ``F`` (paper F). Each has
+    its own tolerance: their runs are trained so differently that their spreads differ."""
+    return run.split("-", 1)[0]
+
+
 def setting_of(run: str) -> str:
     """The grid cell a run belongs to: its name without seed and fold (seeds and folds of one
     setting are averaged in the tables)."""
@@ -76,10 +82,11 @@ def compare(published: dict[str, dict], runs_dir: str | Path,
 
 @dataclass
 class Tolerance:
-    """Largest differences, in points, measured between environments on one commit: per run,
-    and for a setting's mean over its seeds / folds (what a table prints)."""
-    per_run: dict[str, float]
-    per_setting_mean: dict[str, float]
+    """Largest differences, in points, measured between environments on one commit, per study
+    (``study_of``) and metric: per run, and for a setting's mean over its seeds / folds (what a
+    table prints)."""
+    per_run: dict[str, dict[str, float]]
+    per_setting_mean: dict[str, dict[str, float]]
     measured: str = ""
 
     @classmethod
@@ -89,6 +96,18 @@ class Tolerance:
             return None
         d = json.loads(path.read_text())
         return cls(d["per_run_points"], d["per_setting_mean_points"], d.get("measured", ""))
+
+    def of(self, kind: str, study: str, metric: str) -> float:
+        """The tolerance for ``metric`` of a ``study``'s runs (kind "run") or setting means
+        (kind "mean"); 0 for a study that was not measured, so only identical passes."""
+        table = self.per_run if kind == "run" else self.per_setting_mean
+        return table.get(study, {}).get(metric, 0.0)
+
+    def text(self) -> str:
+        return "; ".join(f"{study} runs " + ", ".join(f"{m} ±{v:.2f}" for m, v in metrics.items())
+                         + " (setting means " + ", ".join(
+                             f"±{v:.2f}" for v in self.per_setting_mean.get(study, {}).values()) + ")"
+                         for study, metrics in sorted(self.per_run.items()))
 
 
 @dataclass
@@ -128,17 +147,19 @@ def verdict(table: pd.DataFrame, tolerance: Tolerance | None) -> Verdict:
                      f"{worst[f'{m}_reproduced']:.2f} ({worst[f'{m}_delta']:+.2f}); "
                      f"setting mean {worst_mean.idxmax()} {means.loc[worst_mean.idxmax(), f'{m}_delta']:+.2f}")
         if tolerance is not None:
-            beyond += [f"run {r.run}: {m} {getattr(r, f'{m}_delta'):+.2f} (tolerance ±{tolerance.per_run[m]:.2f})"
-                       for r in table.itertuples() if abs(getattr(r, f"{m}_delta")) > tolerance.per_run[m]]
-            beyond += [f"setting {s}: mean {m} {d:+.2f} (tolerance ±{tolerance.per_setting_mean[m]:.2f})"
-                       for s, d in means[f"{m}_delta"].items() if abs(d) > tolerance.per_setting_mean[m]]
+            for r in table.itertuples():
+                d, tol = getattr(r, f"{m}_delta"), tolerance.of("run", study_of(r.run), m)
+                if abs(d) > tol:
+                    beyond.append(f"run {r.run}: {m} {d:+.2f} (tolerance ±{tol:.2f})")
+            for setting, d in means[f"{m}_delta"].items():
+                tol = tolerance.of("mean", study_of(setting), m)
+                if abs(d) > tol:
+                    beyond.append(f"setting {setting}: mean {m} {d:+.2f} (tolerance ±{tol:.2f})")
     if tolerance is None:
         lines.append("no cross-machine tolerance has been measured for these runs: only identical "
                      "counts as reproduced")
         return Verdict("different", lines)
-    lines.append(f"tolerance ({tolerance.measured}): per run "
-                 + ", ".join(f"{m} ±{v:.2f}" for m, v in tolerance.per_run.items())
-                 + "; per setting mean " + ", ".join(f"{m} ±{v:.2f}" for m, v in tolerance.per_setting_mean.items()))
+    lines.append(f"measured tolerance, points: {tolerance.text()}")
     if beyond:
         return Verdict("different", lines + ["beyond the tolerance:"] + [f"  {b}" for b in beyond])
     return Verdict("within tolerance", lines)
@@ -146,10 +167,20 @@ def verdict(table: pd.DataFrame, tolerance: Tolerance | None) -> Verdict:
 
 def measured_tolerance(tables: list[pd.DataFrame], description: str) -> dict:
     """The tolerance file's content from comparisons of one commit's runs made in different
-    environments: the largest absolute difference per run and per setting mean, per metric."""
-    per_run = {m: max(float(t[f"{m}_delta"].abs().max()) for t in tables) for m in COMPARED}
-    per_mean = {m: max(float(setting_means(t)[f"{m}_delta"].abs().max()) for t in tables)
-                for m in COMPARED}
+    environments: per study and metric, the largest absolute difference of a run and of a
+    setting mean over all the tables."""
+    per_run: dict[str, dict[str, float]] = {}
+    per_mean: dict[str, dict[str, float]] = {}
+    for t in tables:
+        t = t.assign(study=t["run"].map(study_of))
+        means = setting_means(t)
+        for study, rows in t.groupby("study"):
+            study_means = means[[study_of(s) == study for s in means.index]]
+            for m in COMPARED:
+                run_d = float(rows[f"{m}_delta"].abs().max())
+                mean_d = float(study_means[f"{m}_delta"].abs().max())
+                per_run.setdefault(study, {})[m] = max(per_run.get(study, {}).get(m, 0.0), run_d)
+                per_mean.setdefault(study, {})[m] = max(per_mean.get(study, {}).get(m, 0.0), mean_d)
     return {"measured": description, "per_run_points": per_run, "per_setting_mean_points": per_mean}
 
 

@@ -59,10 +59,13 @@ def test_differences_are_measured_in_points_and_judged_against_the_tolerance(pub
     assert table.set_index("run").drop("W-r-softmax-seed0")["identical"].all()
     # the setting mean (2 seeds) moves by half of it
     assert reproduce.setting_means(table).loc["W-r-softmax", "accuracy_delta"] == pytest.approx(1.5)
-    wide = reproduce.Tolerance({m: 5.0 for m in reproduce.COMPARED}, {m: 5.0 for m in reproduce.COMPARED})
-    narrow_run = reproduce.Tolerance({m: 2.0 for m in reproduce.COMPARED}, {m: 5.0 for m in reproduce.COMPARED})
-    narrow_mean = reproduce.Tolerance({m: 5.0 for m in reproduce.COMPARED}, {m: 1.0 for m in reproduce.COMPARED})
+    def tol(per_run, per_mean, study="W"):
+        return reproduce.Tolerance({study: {m: per_run for m in reproduce.COMPARED}},
+                                   {study: {m: per_mean for m in reproduce.COMPARED}})
+    wide, narrow_run, narrow_mean = tol(5.0, 5.0), tol(2.0, 5.0), tol(5.0, 1.0)
     assert reproduce.verdict(table, wide).status == "within tolerance"
+    # a tolerance measured for the other study does not cover these runs
+    assert reproduce.verdict(table, tol(5.0, 5.0, study="F")).status == "different"
     v = reproduce.verdict(table, narrow_run)
     assert v.status == "different" and not v.ok
     assert any("run W-r-softmax-seed0: accuracy +3.00" in line for line in v.lines)
@@ -79,8 +82,9 @@ def test_measured_tolerance_is_the_largest_difference_seen(published):
     shutil.rmtree(tmp_path / "reproduced")
     b = _reproduce(tmp_path, probs, y_true, flip={"W-r-focal-seed1": 4, "W-r-focal-seed0": 4})
     tol = reproduce.measured_tolerance([a, b], "test")
-    assert tol["per_run_points"]["accuracy"] == pytest.approx(4.0)
-    assert tol["per_setting_mean_points"]["accuracy"] == pytest.approx(4.0)  # both focal seeds +4
+    assert tol["per_run_points"]["W"]["accuracy"] == pytest.approx(4.0)
+    assert tol["per_setting_mean_points"]["W"]["accuracy"] == pytest.approx(4.0)  # both focal seeds +4
+    assert set(tol["per_run_points"]) == {"W"}
 
 
 def test_pick_is_reproducible_and_refuses_impossible_counts():
