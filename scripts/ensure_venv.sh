@@ -26,7 +26,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   # torch/torchvision first, at the study's pins (constraints.txt), so nothing else pulls
   # a different build; the project itself accepts any torch >= 2.4.
   pip_install -c "$ROOT/constraints.txt" torch torchvision
-  pip_install -c "$ROOT/constraints.txt" -e "$ROOT[notebooks,test]"
+  # setuptools announces every editable install with a multi-line UserWarning ("be careful
+  # with folders ... with the same name as your package"): information, not a problem here.
+  PYTHONWARNINGS=ignore::UserWarning pip_install -c "$ROOT/constraints.txt" -e "$ROOT[notebooks,test]"
   # MTCNN face detection (its wheel ships the weights). Its metadata pins torch<2.3,
   # numpy<2 and Pillow<10.3, which current stacks contradict, so it goes in without deps.
   pip_install --no-deps "facenet-pytorch==2.6.0"
