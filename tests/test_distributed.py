@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from conftest import tiny_overrides
+from tiny_runs import tiny_overrides
 from fer_utils.config import load_config
 from fer_utils.data import Split
 from fer_utils.losses import build_loss

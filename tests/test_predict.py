@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_overrides
+from tiny_runs import tiny_overrides
 from fer_utils.__main__ import main
 from fer_utils.config import load_config
 from fer_utils.data.synthetic import make_synthetic_faces

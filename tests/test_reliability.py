@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_overrides
+from tiny_runs import tiny_overrides
 from fer_utils.config import DataConfig, load_config
 from fer_utils.data import load_dataset
 from fer_utils.results import write_table

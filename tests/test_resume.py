@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import tiny_overrides
+from tiny_runs import tiny_overrides
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_overrides
+from tiny_runs import tiny_overrides
 from fer_utils.__main__ import main
 from fer_utils.config import load_config
 from fer_utils.training import NonFiniteLossError, Trainer, train_run
