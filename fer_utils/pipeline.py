@@ -93,6 +93,14 @@ def _local_kernel_manager():
     class LocalKernelManager(AsyncKernelManager):
         transport = "ipc"
 
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client sends SIGINT to every kernel it shuts down, before the shutdown
+            # request; an idle kernel may then log "[IPKernelApp] ERROR | KeyboardInterrupt
+            # caught in kernel" after a notebook that ran fine. The request alone suffices.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
         @default("ip")
         def _ip_default(self):
             # An absolute socket path: the kernel runs in the notebook's folder, the client

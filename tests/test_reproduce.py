@@ -145,3 +145,15 @@ def test_a_mistyped_set_name_is_one_line_and_trains_nothing(capsys, tmp_path):
         assert pipeline.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--set EPOCH: not a parameter" in err[0] and "EPOCHS" in err[0]
+
+
+def test_the_pipeline_kernels_are_not_interrupted_when_shut_down():
+    """No SIGINT at shutdown (it made idle kernels log an ERROR line); interrupts otherwise
+    still reach jupyter_client (which refuses here: no kernel was started)."""
+    import asyncio
+    manager = pipeline._local_kernel_manager()()
+    manager.shutting_down = True
+    assert asyncio.run(manager._async_interrupt_kernel()) is None
+    manager.shutting_down = False
+    with pytest.raises(RuntimeError, match="No kernel is running"):
+        asyncio.run(manager._async_interrupt_kernel())
