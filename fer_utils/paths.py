@@ -19,4 +19,4 @@ def project_path(path: str | Path | None) -> Path | None:
 
 def shared_data_root() -> Path:
     """Where the shared datasets live: $FER_DATA_ROOT, else ../shared/data beside the project."""
-    return Path(os.environ.get("FER_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "data"))
+    return Path(os.environ.get("FER_DATA_ROOT") or PROJECT_ROOT.parent / "shared" / "data")  # empty = unset

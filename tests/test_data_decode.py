@@ -119,3 +119,14 @@ def test_finalize_index_rejects_leaks_and_bad_labels():
 def test_subject_codes():
     assert subject_codes(["S005", "S010", "S005"]).tolist() == [5, 10, 5]
     assert subject_codes(["b", "a", "b"]).tolist() == [1, 0, 1]
+
+
+def test_empty_location_variables_mean_the_defaults(monkeypatch):
+    """FER_CACHE_DIR= or FER_DATA_ROOT= (set but empty) must not put the cache or the data
+    root in whatever folder the command runs from."""
+    from fer_utils.data.cache import cache_dir
+    from fer_utils.paths import PROJECT_ROOT, shared_data_root
+    monkeypatch.setenv("FER_CACHE_DIR", "")
+    monkeypatch.setenv("FER_DATA_ROOT", "")
+    assert cache_dir() == PROJECT_ROOT / ".cache"
+    assert shared_data_root() == PROJECT_ROOT.parent / "shared" / "data"

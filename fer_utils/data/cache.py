@@ -22,7 +22,7 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("FER_CACHE_DIR", PROJECT_ROOT / ".cache"))
+    return Path(os.environ.get("FER_CACHE_DIR") or PROJECT_ROOT / ".cache")  # empty = unset
 
 
 def cache_key(namespace: str, inputs: dict) -> str:
