@@ -57,20 +57,16 @@ def test_committed_notebooks_are_complete_clean_runs(path):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
-def _parameter_names(notebook: Path) -> set[str]:
-    cell = next(c for c in _cells(notebook) if "parameters" in c.get("metadata", {}).get("tags", []))
-    return {n.target.id for n in ast.parse("".join(cell["source"])).body}
-
-
 CONFIG_FILES = sorted((ROOT / "configs").glob("*/*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_parameter_files_name_existing_notebook_parameters(path):
     import yaml
+    from fer_utils.pipeline import notebook_defaults
     notebook = ROOT / "notebooks" / f"{path.stem}.ipynb"
     assert notebook.exists(), f"{path} matches no notebook"
-    unknown = set(yaml.safe_load(path.read_text())) - _parameter_names(notebook)
+    unknown = set(yaml.safe_load(path.read_text())) - set(notebook_defaults(notebook))
     assert not unknown, f"{path}: not parameters of {notebook.name}: {sorted(unknown)}"
 
 
