@@ -194,9 +194,12 @@ def reproduce_study(dataset: str, parameters: dict | None = None, force: bool = 
 
 
 def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict | None = None,
-                into: str | None = None):
+                into: str | None = None, match: str | None = None):
     """Retrain ``n`` published runs of the profile (all when None), chosen reproducibly, into
-    a fresh folder and compare them with the published ones."""
+    a fresh folder and compare them with the published ones; ``match`` (a glob such as
+    ``F-*``) restricts the choice to the runs whose names it matches."""
+    from fnmatch import fnmatchcase
+
     from tqdm import tqdm
 
     from . import reproduce
@@ -205,9 +208,11 @@ def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict 
     overrides = dict(parameters or {})
     results_dir, published_dir = _published_dir(dataset, overrides)
     published = reproduce.published_runs(published_dir)
-    configs = {c.name: c for c in grid_configs(dataset, overrides) if c.name in published}
+    configs = {c.name: c for c in grid_configs(dataset, overrides)
+               if c.name in published and fnmatchcase(c.name, match or "*")}
     if not configs:
-        raise ValueError(f"none of the runs of profile {dataset!r} is published in {results_dir}/runs")
+        raise ValueError(f"none of the runs of profile {dataset!r}{f' matching {match!r}' if match else ''} "
+                         f"is published in {results_dir}/runs")
     names = reproduce.pick(list(configs), n or len(configs), seed) if n else sorted(configs)
     target = PROJECT_ROOT / (into or f"runs/verify/{dataset}")
     print(f"[verify] retraining {len(names)} of the {len(configs)} published runs of {dataset} "
@@ -253,14 +258,19 @@ def _main(argv: list[str]) -> int:
                         "into runs/verify/DATASET and compare them with the published ones")
     p.add_argument("--verify-seed", type=int, default=0, help="seed that picks the --verify runs")
     p.add_argument("--verify-into", metavar="DIR", help="folder for the --verify runs")
+    p.add_argument("--verify-runs", metavar="PATTERN",
+                   help="--verify only published runs whose names match this glob, e.g. 'F-*'")
     args = p.parse_args(argv)
     t0 = time.time()
     parameters = _parse_set(args.sets)
+    if args.verify_runs and args.verify is None:
+        args.verify = "all"
     if args.verify is not None:
         if args.verify != "all" and not args.verify.isdigit():
             raise ValueError(f"--verify expects a number of runs or nothing (all), got {args.verify!r}")
         ok = verify_runs(args.dataset, None if args.verify == "all" else int(args.verify),
-                         seed=args.verify_seed, parameters=parameters, into=args.verify_into).ok
+                         seed=args.verify_seed, parameters=parameters, into=args.verify_into,
+                         match=args.verify_runs).ok
     elif args.restore and args.dataset in REPRODUCED_BY_DEFAULT:
         ok = reproduce_study(args.dataset, parameters, force=args.force).ok
     else:

@@ -128,10 +128,11 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 
 
 def _stage(loss: str, epochs: int, lr: float, milestone: int | None, focal: dict,
-           weight_decay: float, reinit: bool) -> dict:
+           weight_decay: float, reinit: bool, schedule: str = "multistep") -> dict:
+    paper = schedule == "multistep"
     return {"loss": loss, "loss_params": dict(focal) if "focal" in loss else {},
-            "epochs": epochs, "lr": lr, "schedule": "multistep",
-            "milestones": [milestone] if milestone is not None and milestone < epochs else [],
+            "epochs": epochs, "lr": lr, "schedule": schedule,
+            "milestones": [milestone] if paper and milestone is not None and milestone < epochs else [],
             "gamma": 0.1, "weight_decay": weight_decay, "reinit_head": reinit}
 
 
@@ -157,11 +158,16 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                  folds=range(10), num_folds: int = 10, seeds=(0,), stage_epochs=(80, 80),
                  lr: float = 0.01, lr_drop_epoch: int | None = 60,
                  focal: dict | None = None, weight_decay: float = 1e-3,
-                 pretrained: dict | None = None, val_from: str = "holdout") -> list[RunConfig]:
+                 pretrained: dict | None = None, val_from: str = "holdout",
+                 schedule: str = "multistep") -> list[RunConfig]:
     """Paper F's grid: strategy x backbone x fold x seed, head ``f``.
 
     Stage 1 runs at ``lr`` with no decay; stage 2 starts from the best stage-1 model
     with the last FC re-initialised and divides the lr by 10 after ``lr_drop_epoch``.
+    That is ``schedule="multistep"`` (paper F); any other schedule of ``StageConfig``
+    (e.g. ``onecycle``, which anneals each stage to ~0: short CPU runs then end in a
+    settled model instead of teetering at a constant lr) replaces it in both stages and
+    ignores ``lr_drop_epoch``.
     ``focal`` holds the focal parameters (paper F, CK+: alpha 0.25, gamma 0).
     Runs initialised from ``pretrained`` weights are named ``F-<backbone>-pretrained-...``
     so that scratch and pre-trained grids can share a runs folder and a table.
@@ -190,7 +196,7 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
                             stage_lr, stage_wd = exact_ce_control(lr, weight_decay, focal)
                         stages.append(_stage(loss, stage_epochs[min(i, len(stage_epochs) - 1)],
                                              stage_lr, lr_drop_epoch if i == 1 else None, focal,
-                                             stage_wd, reinit=i == 1))
+                                             stage_wd, reinit=i == 1, schedule=schedule))
                     v["stages"] = stages
                     configs.append(_finish(v, f"F-{backbone}-{tag}{strategy}-fold{fold}-seed{seed}"))
     return configs
@@ -241,4 +247,5 @@ def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:
                         seeds=p.get("SEEDS", [0]), stage_epochs=p["STAGE_EPOCHS"],
                         lr=p.get("LR", 0.01), lr_drop_epoch=p.get("LR_DROP_EPOCH", 60),
                         focal=p.get("FOCAL"), weight_decay=p.get("WEIGHT_DECAY", 1e-3),
-                        pretrained=p.get("PRETRAINED", {}), val_from=p.get("VAL_FROM", "holdout"))
+                        pretrained=p.get("PRETRAINED", {}), val_from=p.get("VAL_FROM", "holdout"),
+                        schedule=p.get("SCHEDULE", "multistep"))

@@ -110,7 +110,8 @@ def test_the_synthetic_grid_is_what_was_published():
         assert cfg == published[name], name
 
 
-def test_verify_retrains_and_finds_a_published_run_identical_then_a_changed_one_different(tmp_path, monkeypatch):
+def test_verify_retrains_and_finds_a_published_run_identical_then_a_changed_one_different(tmp_path, monkeypatch,
+                                                                                          capsys):
     """End to end on a one-run profile: publish, verify (same host: identical, exit 0), then
     alter the published predictions and verify again (different, exit 1)."""
     profile = tmp_path / "configs" / "tiny"
@@ -132,6 +133,9 @@ def test_verify_retrains_and_finds_a_published_run_identical_then_a_changed_one_
     arrays["y_prob"] = np.roll(arrays["y_prob"], 1, axis=1)
     np.savez(preds, **arrays)
     assert pipeline.main(["tiny", "--verify", "--verify-into", str(tmp_path / "v2")]) == 1
+    # --verify-runs picks by name (and implies --verify); a glob that matches nothing is one line
+    assert pipeline.main(["tiny", "--verify-runs", "W-*", "--verify-into", str(tmp_path / "v3")]) == 2
+    assert "matching 'W-*'" in capsys.readouterr().err
 
 
 def test_verify_refuses_a_count_that_is_not_a_number(capsys):

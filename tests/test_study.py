@@ -71,6 +71,18 @@ def test_paper_f_grid_control_stage_has_scaled_lr_and_weight_decay():
     assert s2.milestones == [3] and s1.milestones == []
 
 
+def test_paper_f_grid_onecycle_replaces_the_step_schedule_in_both_stages():
+    """A non-paper schedule anneals each stage on its own: no milestone survives, the CE -> CE
+    control keeps its scaled lr (the equivalence holds under any schedule shared by both)."""
+    base = study.base_config(dataset="synthetic", image_size=32, data_params={"cv": True})
+    configs = study.paper_f_grid(base, strategies=["ce_then_focal", "ce_then_ce_scaled_lr"],
+                                 backbones=["resnet18"], folds=[0], num_folds=3, stage_epochs=(8, 4),
+                                 lr=0.02, lr_drop_epoch=3, schedule="onecycle")
+    for cfg in configs:
+        assert [(s.schedule, s.milestones) for s in cfg.stages] == [("onecycle", [])] * 2
+    assert [s.lr for s in configs[1].stages] == [0.02, 0.005]
+
+
 #: Paper F, Table 4: the losses of each stage, in order (the control is ours).
 TABLE4_STAGES = {"focal_only": ["focal"], "ce_only": ["softmax"], "joint": ["ce+focal"],
                  "focal_then_ce": ["focal", "softmax"], "ce_then_focal": ["softmax", "focal"],
