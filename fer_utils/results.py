@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import io as fio
 from .metrics import accuracy_interval, discordant_groups, holm, paired_test, wilson_interval
+from .reproduce import study_of
 from .reported import (PAPER_F_BACKBONES, PAPER_F_TABLE4, PAPER_W, PAPER_W_LOSSES,
                        PAPER_W_RESNET50_ACC, paper_f_dataset_key)
 
@@ -22,7 +23,7 @@ HEADLINE = ("accuracy", "f1", "kappa", "alpha", "auc_pr", "auc", "balanced_accur
 
 
 def _kind_of(name: str) -> str:
-    return {"W": "paper_w", "F": "paper_f"}.get(name.split("-", 1)[0], "other")
+    return {"W": "paper_w", "F": "paper_f"}.get(study_of(name), "other")
 
 
 def collect_runs(runs_dir: str | Path) -> pd.DataFrame:

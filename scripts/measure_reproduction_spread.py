@@ -53,20 +53,15 @@ def spread_tables(profile: str, study: str | None, reuse: bool):
     return tables, info
 
 
-def main(profile: str = "synthetic", study: str | None = None, reuse: bool = False) -> int:
+def merged_tolerance(existing: dict, tables: dict, info: dict) -> dict:
+    """``existing`` tolerance file content with the studies measured in ``tables`` (environment
+    name -> comparison table) replaced, each with its provenance (``info``: a spread run's
+    run_info.json); studies not in ``tables`` keep their entries."""
     from fer_utils import reproduce
-    from fer_utils.io import write_json
-    from fer_utils.pipeline import _published_dir
-
-    if study is not None and study not in STUDIES:
-        raise SystemExit(f"--study must be one of {', '.join(STUDIES)}, got {study!r}")
-    results_dir, _ = _published_dir(profile, {})
-    path = ROOT / results_dir / reproduce.TOLERANCE_FILE
-    tables, info = spread_tables(profile, study, reuse)
-    where = (f"commit {info['git']['sha'][:7]}, {info['machine'].get('cpu_model')} host")
     new = reproduce.measured_tolerance(list(tables.values()), "")
-    out = json.loads(path.read_text()) if study and path.exists() else {}
-    out.pop("commit", None), out.pop("host", None), out.pop("changed_predictions", None)  # pre-2026-12-02 layout
+    out = {k: v for k, v in existing.items()
+           if k not in ("commit", "host", "changed_predictions")}  # pre-2026-12-02 layout
+    where = f"commit {info['git']['sha'][:7]}, {info['machine'].get('cpu_model')} host"
     for s in new["per_run_points"]:
         for key in ("per_run_points", "per_setting_mean_points"):
             out.setdefault(key, {})[s] = new[key][s]
@@ -78,6 +73,21 @@ def main(profile: str = "synthetic", study: str | None = None, reuse: bool = Fal
             "host": {k: info["machine"].get(k) for k in ("cpu_model", "cpu_capability", "cpu_count")},
             "changed_predictions": {n: int(r["changed_predictions"].sum()) for n, r in rows.items()}}
     out["measured"] = "; ".join(f"{s}: {p['measured']}" for s, p in sorted(out["provenance"].items()))
+    return out
+
+
+def main(profile: str = "synthetic", study: str | None = None, reuse: bool = False) -> int:
+    from fer_utils import reproduce
+    from fer_utils.io import write_json
+    from fer_utils.pipeline import _published_dir
+
+    if study is not None and study not in STUDIES:
+        raise SystemExit(f"--study must be one of {', '.join(STUDIES)}, got {study!r}")
+    results_dir, _ = _published_dir(profile, {})
+    path = ROOT / results_dir / reproduce.TOLERANCE_FILE
+    tables, info = spread_tables(profile, study, reuse)
+    existing = json.loads(path.read_text()) if study and path.exists() else {}
+    out = merged_tolerance(existing, tables, info)
     path = write_json(path, out)
     print(json.dumps({k: out[k] for k in ("per_run_points", "per_setting_mean_points")}, indent=1))
     print(f"[spread] wrote {path.relative_to(ROOT)}")

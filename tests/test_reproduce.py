@@ -161,3 +161,32 @@ def test_the_pipeline_kernels_are_not_interrupted_when_shut_down():
     manager.shutting_down = False
     with pytest.raises(RuntimeError, match="No kernel is running"):
         asyncio.run(manager._async_interrupt_kernel())
+
+
+def test_measuring_one_study_replaces_only_its_tolerance_and_records_where():
+    """scripts/measure_reproduction_spread.py --study F: paper F's entries and provenance are
+    the new measurement's, paper W's stay as they were."""
+    import importlib.util
+
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("spread", ROOT / "scripts" / "measure_reproduction_spread.py")
+    spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spread)
+    existing = {"per_run_points": {"W": {"accuracy": 1.0}, "F": {"accuracy": 9.0}},
+                "per_setting_mean_points": {"W": {"accuracy": 0.5}, "F": {"accuracy": 4.0}},
+                "provenance": {"W": {"measured": "old W", "commit": "aaa"}}, "commit": "old layout"}
+    runs = ["F-resnet18-ce_only-fold0-seed0", "F-resnet18-ce_only-fold1-seed0"]
+    def table(deltas):
+        t = pd.DataFrame({"run": runs, "setting": ["F-resnet18-ce_only"] * 2, "changed_predictions": [3, 4]})
+        for m in reproduce.COMPARED:
+            t[f"{m}_delta"] = deltas
+            t[f"{m}_published"], t[f"{m}_reproduced"] = 50.0, 50.0 + np.array(deltas)
+        return t
+    info = {"git": {"sha": "b" * 40}, "machine": {"cpu_model": "X", "cpu_capability": "AVX512", "cpu_count": 2}}
+    out = spread.merged_tolerance(existing, {"avx2": table([1.5, -0.5]), "1thread": table([0.0, 2.5])}, info)
+    assert out["per_run_points"]["W"] == {"accuracy": 1.0} and out["provenance"]["W"]["commit"] == "aaa"
+    assert out["per_run_points"]["F"]["accuracy"] == 2.5
+    assert out["per_setting_mean_points"]["F"]["accuracy"] == 1.25
+    assert out["provenance"]["F"]["commit"] == "b" * 40
+    assert out["provenance"]["F"]["changed_predictions"] == {"avx2": 7, "1thread": 7}
+    assert "commit" not in out and "F: largest difference over avx2 (2 runs)" in out["measured"]
