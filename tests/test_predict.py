@@ -88,3 +88,31 @@ def test_predict_gives_the_probabilities_evaluate_gives(ck_folder_run, tmp_path,
     got = np.array([[r["faces"][0]["probabilities"][n] for n in names] for r in records])
     assert got.shape == ev["y_prob"].shape and len(got) >= 7
     np.testing.assert_allclose(got, ev["y_prob"], atol=6e-5)  # predict rounds to 4 decimals
+
+
+class _RunsCodeWhenUnpickled:
+    """A checkpoint payload that would create ``path`` if the loader executed pickled code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_run_checkpoint_that_would_execute_code_is_refused(run, tmp_path):
+    """Run checkpoints load with torch.load(weights_only=True): a run directory someone hands
+    you cannot execute code (an ordinary one loads, as the tests above show)."""
+    import pickle
+    import shutil
+
+    import torch
+
+    from fer_utils.training.evaluate import load_run
+    hostile = tmp_path / "run"
+    shutil.copytree(run, hostile)
+    marker = tmp_path / "executed"
+    torch.save({"model": _RunsCodeWhenUnpickled(marker)}, hostile / "checkpoints" / "best.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_run(hostile)
+    assert not marker.exists()

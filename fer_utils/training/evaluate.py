@@ -22,7 +22,7 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
         raise FileNotFoundError(f"{run_dir} has no checkpoints/best.pt: is the run finished?")
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     cfg.device = device
-    state = torch.load(ckpt, map_location=resolve_device(device), weights_only=False)
+    state = torch.load(ckpt, map_location=resolve_device(device), weights_only=True)
     num_classes = state["model"]["classifier.weight"].shape[0]
     model = build_model(cfg, num_classes)
     model.load_state_dict(state["model"])

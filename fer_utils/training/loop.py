@@ -410,7 +410,7 @@ class Trainer:
         # Several ranks: rank 0 reads to the CPU and sends the state to the others;
         # load_state_dict then copies it to each rank's device.
         where = "cpu" if self.dist.enabled else self.device
-        return torch.load(path, map_location=where, weights_only=False)
+        return torch.load(path, map_location=where, weights_only=True)
 
     def _load_best(self, s: int) -> dict:
         return on_main(lambda: self._read_checkpoint(self.ckpt_dir / f"best_stage{s}.pt"),
@@ -509,7 +509,7 @@ class Trainer:
         by_stage = []
         for s in range(len(cfg.stages)):
             best = torch.load(self.ckpt_dir / f"best_stage{s}.pt", map_location=self.device,
-                              weights_only=False)
+                              weights_only=True)
             self.model.load_state_dict(best["model"])
             out = predict(self.model, test_data, cfg, self.device)
             y_prob = out["prob"].cpu().numpy()
