@@ -91,8 +91,9 @@ class RunConfig:
     #: fp32, or bf16 autocast.
     precision: str = "fp32"
     channels_last: bool = False
-    #: Test-time augmentation for validation and test: none, or hflip (average the
-    #: logits of each image and its mirror image).
+    #: Test-time augmentation for validation and test: none, hflip (average the logits of
+    #: each image and its mirror image) or tencrop (corner and centre crops and their
+    #: mirrors, ``augment.test_time_views``).
     tta: str = "none"
     #: Also score the test split after every epoch (``monitor_test_accuracy`` in
     #: metrics.csv) for time-to-accuracy curves. Never used for model selection.
@@ -113,7 +114,7 @@ SELECT_METRICS = ("accuracy", "f1", "balanced_accuracy", "kappa", "alpha", "auc"
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("step", "multistep", "cosine", "onecycle", "constant")
 VAL_FROM = ("holdout", "test")
-TTAS = ("none", "hflip")
+TTAS = ("none", "hflip", "tencrop")
 
 
 def _build(cls, values: dict, where: str):

@@ -200,11 +200,8 @@ def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict 
     ``F-*``) restricts the choice to the runs whose names it matches."""
     from fnmatch import fnmatchcase
 
-    from tqdm import tqdm
-
-    from . import reproduce
+    from . import reproduce, study
     from .config import config_from_dict
-    from .training import train_run
     overrides = dict(parameters or {})
     results_dir, published_dir = _published_dir(dataset, overrides)
     published = reproduce.published_runs(published_dir)
@@ -217,10 +214,9 @@ def verify_runs(dataset: str, n: int | None, *, seed: int = 0, parameters: dict 
     target = PROJECT_ROOT / (into or f"runs/verify/{dataset}")
     print(f"[verify] retraining {len(names)} of the {len(configs)} published runs of {dataset} "
           f"(picked with seed {seed}) into {target}: {', '.join(names)}", flush=True)
-    for name in tqdm(names, desc="verify runs"):
-        values = configs[name].to_dict()
-        values["runs_dir"] = str(target)
-        train_run(config_from_dict(values), progress=False)
+    # run_grid: two-stage runs adopt the stage 1 of a chosen one-stage run, as in the notebooks
+    study.run_grid([config_from_dict({**configs[name].to_dict(), "runs_dir": str(target)})
+                    for name in names])
     table = reproduce.compare(published, target, names)
     return _report(table, results_dir, published, target / "reproduction.csv")
 

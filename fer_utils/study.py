@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .paths import project_path
 from .config import RunConfig, config_from_dict, load_config, validate_config
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
-from .training import is_finished, run_dir_of, train_run
+from .training import is_finished, run_dir_of, stage1_donor, train_run
 
 __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
            "exact_ce_control", "paper_w_grid", "paper_f_grid", "run_grid",
@@ -203,13 +203,24 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
 
 
 def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
-    """Train every config not yet finished, in order; returns their run directories."""
+    """Train every config not yet finished, in order; returns their run directories.
+
+    A two-stage run whose first stage is a one-stage run of the grid (paper F: CE -> focal
+    and CE only) adopts that run's finished stage instead of training it again, the donor
+    being trained first when needed; the results are bit-identical either way."""
     todo = [c for c in configs if not is_finished(run_dir_of(c))]
     print(f"{len(configs)} runs: {len(configs) - len(todo)} already finished, {len(todo)} to train")
     dirs = []
     for cfg in tqdm(configs, desc="runs", disable=not progress or not todo):
-        dirs.append(train_run(cfg, progress=False) if not is_finished(run_dir_of(cfg))
-                    else run_dir_of(cfg))
+        if not is_finished(run_dir_of(cfg)):
+            donor = stage1_donor(cfg, configs)
+            if donor is not None and not is_finished(run_dir_of(donor)):
+                train_run(donor, progress=False)
+            donor_dir = run_dir_of(donor) if donor is not None else None
+            # restored (published) runs carry no checkpoints: then stage 1 is trained here
+            usable = donor_dir is not None and (donor_dir / "checkpoints" / "best_stage0.pt").exists()
+            train_run(cfg, progress=False, stage1_from=donor_dir if usable else None)
+        dirs.append(run_dir_of(cfg))
     return dirs
 
 

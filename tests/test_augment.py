@@ -84,3 +84,46 @@ def test_augmentation_refuses_a_device_generator():
     g = CudaGenerator()
     with pytest.raises(ValueError, match="CPU generator"):
         random_affine_params(2, AUGMENTATIONS["w"], g)
+
+
+def test_tencrop_views_are_the_five_crops_and_their_mirrors_written_out():
+    """Against a naive formulation: crops cut by explicit index ranges, resized one by one."""
+    from torch.nn import functional as F
+
+    from fer_utils.data.augment import TENCROP_SIDE, test_time_views
+    x = torch.rand(2, 3, 48, 40, generator=torch.Generator().manual_seed(0))
+    views = test_time_views(x, "tencrop")
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    h, w = round(TENCROP_SIDE * 48), round(TENCROP_SIDE * 40)
+    assert (h, w) == (43, 36)
+    naive = []
+    for top, left in [(0, 0), (0, 4), (5, 0), (5, 4), (2, 2)]:
+        crop = x[:, :, top:top + h, left:left + w]
+        naive.append(F.interpolate(crop, size=(48, 40), mode="bilinear", align_corners=False))
+    for got, want in zip(views, naive + [torch.flip(v, dims=[3]) for v in naive]):
+        torch.testing.assert_close(got, want)
+    # a constant image looks the same in every view
+    flat = torch.full((1, 1, 48, 48), 0.3)
+    assert all(torch.allclose(v, flat) for v in test_time_views(flat, "tencrop"))
+    assert len(test_time_views(x, "hflip")) == 2 and test_time_views(x, "none")[0] is x
+    with pytest.raises(ValueError, match="unknown tta"):
+        test_time_views(x, "twelvecrop")
+
+
+def test_validation_and_test_average_the_logits_over_the_ten_views():
+    """tta: tencrop is a run option like hflip: the evaluation forward pass (validation and
+    test share it) returns the mean of the model's logits over the ten views."""
+    from fer_utils.config import load_config
+    from fer_utils.data.augment import test_time_views
+    from fer_utils.models import create_model
+    from fer_utils.training.loop import _forward_eval
+    cfg = load_config(None, ["tta=tencrop", "model.backbone=resnet18", "data.image_size=32"])
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=8, head="f").eval()
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, _ = _forward_eval(model, x, cfg, torch.device("cpu"))
+        want = torch.stack([model(v)[0] for v in test_time_views(x, "tencrop")]).mean(0)
+        plain = model(x)[0]
+    torch.testing.assert_close(logits, want)
+    assert not torch.allclose(logits, plain)

@@ -114,6 +114,31 @@ def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generato
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+#: Ten-crop test-time augmentation: the side of each crop, as a fraction of the image side
+#: (area 0.81, inside the training crops' 0.64-1 of recipe "w"), resized back to the input
+#: size as the training crops are.
+TENCROP_SIDE = 0.9
+
+
+def test_time_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The views of a batch whose predictions are averaged at test time: ``none`` the batch;
+    ``hflip`` it and its mirror; ``tencrop`` four corner crops and the centre crop (side
+    ``TENCROP_SIDE``, resized to the input size) and their mirrors."""
+    if tta == "none":
+        return [x]
+    if tta == "hflip":
+        return [x, x.flip(3)]
+    if tta != "tencrop":
+        raise ValueError(f"unknown tta {tta!r}; valid: none, hflip, tencrop")
+    size = x.shape[-2:]
+    h, w = (round(TENCROP_SIDE * n) for n in size)
+    H, W = size
+    corners = [(0, 0), (0, W - w), (H - h, 0), (H - h, W - w), ((H - h) // 2, (W - w) // 2)]
+    crops = [F.interpolate(x[..., t:t + h, l:l + w], size=tuple(size), mode="bilinear",
+                           align_corners=False) for t, l in corners]
+    return crops + [c.flip(3) for c in crops]
+
+
 def normalize(x: torch.Tensor, name: str) -> torch.Tensor:
     """Channel-wise normalisation; single-channel inputs use the channel means."""
     if name not in NORMALIZATIONS:

@@ -1,4 +1,5 @@
 """Training: the loop, run directories, and evaluation of finished runs."""
-from .loop import NonFiniteLossError, Trainer, is_finished, predict, run_dir_of, train_run
+from .loop import NonFiniteLossError, Trainer, is_finished, predict, run_dir_of, stage1_donor, train_run
 
-__all__ = ["NonFiniteLossError", "Trainer", "is_finished", "predict", "run_dir_of", "train_run"]
+__all__ = ["NonFiniteLossError", "Trainer", "is_finished", "predict", "run_dir_of", "stage1_donor",
+           "train_run"]

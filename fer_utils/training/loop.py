@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from .. import io as fio
 from ..config import RunConfig, StageConfig, validate_config
 from ..data import DatasetSplits, Split, load_dataset
-from ..data.augment import augment_batch, get_recipe, normalize, to_float
+from ..data.augment import augment_batch, get_recipe, normalize, test_time_views, to_float
 from ..losses import LossSetting, build_loss
 from ..losses.base import shard_of_global_batch
 from ..metrics import evaluate
@@ -257,9 +258,10 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
 
 
 def _forward_eval(model: FERModel, x: torch.Tensor, cfg: RunConfig, device):
-    """Logits and embedding of one batch; with ``tta="hflip"`` the mean over the batch
-    and its mirror image (a face's expression does not change under a mirror)."""
-    views = [x, x.flip(3)] if cfg.tta == "hflip" else [x]
+    """Logits and embedding of one batch: the mean over its test-time views
+    (``augment.test_time_views``: a face's expression does not change under a mirror or a
+    slightly tighter crop), for validation and test alike."""
+    views = test_time_views(x, cfg.tta)
     outs = []
     for view in views:
         with autocast(cfg, device):
@@ -319,6 +321,20 @@ def write_metrics_csv(path: Path, rows: list[dict]) -> None:
     fio.write_text(path, buf.getvalue())
 
 
+def read_metrics_csv(path: Path) -> list[dict]:
+    """The rows ``write_metrics_csv`` wrote, with their numbers (str() of a float reads back
+    exactly) and without the empty cells of columns a row did not have."""
+    def number(text: str):
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    with open(path, newline="") as f:
+        return [{k: number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
 def model_state(model, criterion) -> dict:
     return {"model": model.state_dict(), "criterion": criterion.state_dict()}
 
@@ -336,8 +352,11 @@ class Trainer:
     ``run_dir`` and reads its checkpoints for the others (no shared filesystem needed).
     """
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool = True):
+    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool = True,
+                 stage1_from: Path | None = None):
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        #: A finished one-stage run whose stage is this run's stage 1 (``stage1_donor``).
+        self.stage1_from = Path(stage1_from) if stage1_from is not None else None
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(cfg.device)
         self.dist = SINGLE
@@ -372,11 +391,12 @@ class Trainer:
         t0 = time.time()
         self.setup()
         state = self._load_last()
-        self.rows: list[dict] = state["rows"] if state else []
-        self.elapsed = state["elapsed"] if state else 0.0
         if state is None and self.dist.is_main:
             self._write_header()
-        start_stage = state["stage"] if state else 0
+        adopted = self._adopt_stage1() if state is None and self.stage1_from is not None else None
+        self.rows: list[dict] = (state or adopted or {}).get("rows", [])
+        self.elapsed = (state or adopted or {}).get("elapsed", 0.0)
+        start_stage = state["stage"] if state else 1 if adopted else 0
         for s in range(start_stage, len(cfg.stages)):
             self._run_stage(s, state if state and state["stage"] == s else None)
             state = None
@@ -394,7 +414,23 @@ class Trainer:
         info["normalization"] = self.cfg.data.normalization
         info["world_size"] = self.dist.world_size  # the number of training processes
         info["precision_used"] = effective_precision(self.cfg, self.device)
+        info["stage1_from"] = self.stage1_from.name if self.stage1_from is not None else None
         fio.write_json(self.run_dir / "run_info.json", info)
+
+    def _adopt_stage1(self) -> dict:
+        """Take the donor's finished stage 1 instead of training it again: its best model
+        (all that stage 2 starts from) and its metrics rows. Stage 2 is then what it would
+        have been, epochs being seeded by (seed, stage, epoch) (tests/test_stage_sharing.py
+        checks bit-identical results)."""
+        donor = self.stage1_from
+
+        def adopt():
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(donor / "checkpoints" / "best_stage0.pt", self.ckpt_dir / "best_stage0.pt")
+            rows = read_metrics_csv(donor / "metrics.csv")
+            print(f"{self.run_dir.name}: stage 1 taken from {donor.name} (the same stage, finished)")
+            return {"rows": rows, "elapsed": rows[-1]["elapsed_s"]}
+        return on_main(adopt, self.dist)
 
     def _load_last(self) -> dict | None:
         def load():
@@ -591,13 +627,28 @@ def _choose_run_dir(cfg: RunConfig, new_run_id: bool) -> tuple[Path, bool]:
     return run_dir, False
 
 
-def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True) -> Path:
+def stage1_donor(cfg: RunConfig, candidates) -> RunConfig | None:
+    """The one-stage config among ``candidates`` whose stage is exactly ``cfg``'s stage 1
+    (everything else equal but the name), if any: paper F's two-stage strategies share their
+    first stage with CE only / focal only, so a grid need train it once per fold and seed."""
+    if len(cfg.stages) < 2:
+        return None
+    want = _comparable({**cfg.to_dict(), "name": None, "stages": cfg.to_dict()["stages"][:1]})
+    for other in candidates:
+        if len(other.stages) == 1 and _comparable({**other.to_dict(), "name": None}) == want:
+            return other
+    return None
+
+
+def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True,
+              stage1_from: Path | None = None) -> Path:
     """Train ``cfg`` in its run directory and return that directory.
 
     A finished run is never overwritten: rerunning it is a no-op that says so, or
     trains a fresh copy under a new id with ``new_run_id=True``. An interrupted run
     resumes from its last epoch checkpoint. Under ``torchrun`` every rank calls this
-    and trains its part of the same run.
+    and trains its part of the same run. ``stage1_from`` (see ``stage1_donor``) is a finished
+    run directory whose only stage is this run's stage 1: it is adopted instead of trained.
     """
     validate_config(cfg)
     dist = init_from_env(resolve_device(cfg.device))
@@ -605,8 +656,8 @@ def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True
     run_dir, finished = on_main(lambda: _choose_run_dir(cfg, new_run_id), dist)
     if finished:
         return run_dir
-    return Trainer(cfg, run_dir, progress=progress).run()
+    return Trainer(cfg, run_dir, progress=progress, stage1_from=stage1_from).run()
 
 
-__all__ = ["train_run", "Trainer", "predict", "is_finished", "run_dir_of", "NonFiniteLossError",
+__all__ = ["train_run", "stage1_donor", "Trainer", "predict", "is_finished", "run_dir_of", "NonFiniteLossError",
            "resolve_device", "DeviceData"]
