@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .paths import project_path
 from .config import RunConfig, config_from_dict, load_config, validate_config
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
-from .training import is_finished, run_dir_of, stage1_donor, train_run
+from .training import is_finished, run_dir_of, stage1_donor, stage1_twins, train_run
 
 __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
            "exact_ce_control", "paper_w_grid", "paper_f_grid", "run_grid",
@@ -205,21 +205,21 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
 def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
     """Train every config not yet finished, in order; returns their run directories.
 
-    A two-stage run whose first stage is a one-stage run of the grid (paper F: CE -> focal
-    and CE only) adopts that run's finished stage instead of training it again, the donor
-    being trained first when needed; the results are bit-identical either way."""
+    A two-stage run whose first stage another run of the grid shares (paper F: CE only,
+    CE -> focal and the CE -> CE control) adopts that run's finished stage instead of training
+    it again (a one-stage twin is trained first when none has finished); the results are
+    bit-identical either way."""
     todo = [c for c in configs if not is_finished(run_dir_of(c))]
     print(f"{len(configs)} runs: {len(configs) - len(todo)} already finished, {len(todo)} to train")
     dirs = []
     for cfg in tqdm(configs, desc="runs", disable=not progress or not todo):
         if not is_finished(run_dir_of(cfg)):
-            donor = stage1_donor(cfg, configs)
-            if donor is not None and not is_finished(run_dir_of(donor)):
-                train_run(donor, progress=False)
-            donor_dir = run_dir_of(donor) if donor is not None else None
+            twins = stage1_twins(cfg, configs)
+            if stage1_donor(cfg, twins) is None and twins and len(twins[0].stages) == 1 \
+                    and not is_finished(run_dir_of(twins[0])):
+                train_run(twins[0], progress=False)  # the one-stage twin first: it donates
             # restored (published) runs carry no checkpoints: then stage 1 is trained here
-            usable = donor_dir is not None and (donor_dir / "checkpoints" / "best_stage0.pt").exists()
-            train_run(cfg, progress=False, stage1_from=donor_dir if usable else None)
+            train_run(cfg, progress=False, stage1_from=stage1_donor(cfg, twins))
         dirs.append(run_dir_of(cfg))
     return dirs
 

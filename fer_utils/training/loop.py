@@ -427,7 +427,7 @@ class Trainer:
         def adopt():
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(donor / "checkpoints" / "best_stage0.pt", self.ckpt_dir / "best_stage0.pt")
-            rows = read_metrics_csv(donor / "metrics.csv")
+            rows = [r for r in read_metrics_csv(donor / "metrics.csv") if r["stage"] == 0]
             print(f"{self.run_dir.name}: stage 1 taken from {donor.name} (the same stage, finished)")
             return {"rows": rows, "elapsed": rows[-1]["elapsed_s"]}
         return on_main(adopt, self.dist)
@@ -627,16 +627,28 @@ def _choose_run_dir(cfg: RunConfig, new_run_id: bool) -> tuple[Path, bool]:
     return run_dir, False
 
 
-def stage1_donor(cfg: RunConfig, candidates) -> RunConfig | None:
-    """The one-stage config among ``candidates`` whose stage is exactly ``cfg``'s stage 1
-    (everything else equal but the name), if any: paper F's two-stage strategies share their
-    first stage with CE only / focal only, so a grid need train it once per fold and seed."""
+def stage1_twins(cfg: RunConfig, candidates) -> list[RunConfig]:
+    """The configs among ``candidates`` whose first stage is exactly ``cfg``'s (everything else
+    equal but the name and the later stages), one-stage ones first: paper F's CE only,
+    CE -> focal and CE -> CE control share their first stage, as focal only and focal -> CE
+    do, so a grid need train it once per fold and seed."""
     if len(cfg.stages) < 2:
-        return None
-    want = _comparable({**cfg.to_dict(), "name": None, "stages": cfg.to_dict()["stages"][:1]})
-    for other in candidates:
-        if len(other.stages) == 1 and _comparable({**other.to_dict(), "name": None}) == want:
-            return other
+        return []
+    def first_stage_only(c):
+        values = c.to_dict()
+        return _comparable({**values, "name": None, "stages": values["stages"][:1]})
+    want = first_stage_only(cfg)
+    twins = [c for c in candidates if c.name != cfg.name and first_stage_only(c) == want]
+    return sorted(twins, key=lambda c: len(c.stages))
+
+
+def stage1_donor(cfg: RunConfig, candidates) -> Path | None:
+    """The run directory of a finished twin (``stage1_twins``) that kept its best stage-1
+    model, or None."""
+    for twin in stage1_twins(cfg, candidates):
+        d = run_dir_of(twin)
+        if is_finished(d) and (d / "checkpoints" / "best_stage0.pt").exists():
+            return d
     return None
 
 
@@ -659,5 +671,5 @@ def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True
     return Trainer(cfg, run_dir, progress=progress, stage1_from=stage1_from).run()
 
 
-__all__ = ["train_run", "stage1_donor", "Trainer", "predict", "is_finished", "run_dir_of", "NonFiniteLossError",
+__all__ = ["train_run", "stage1_donor", "stage1_twins", "Trainer", "predict", "is_finished", "run_dir_of", "NonFiniteLossError",
            "resolve_device", "DeviceData"]
