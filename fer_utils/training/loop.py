@@ -355,7 +355,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool = True,
                  stage1_from: Path | None = None):
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
-        #: A finished one-stage run whose stage is this run's stage 1 (``stage1_donor``).
+        #: A finished run whose first stage is this run's stage 1 (``stage1_donor``).
         self.stage1_from = Path(stage1_from) if stage1_from is not None else None
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(cfg.device)
@@ -544,8 +544,7 @@ class Trainer:
         y_true = test_data.labels.cpu().numpy()
         by_stage = []
         for s in range(len(cfg.stages)):
-            best = torch.load(self.ckpt_dir / f"best_stage{s}.pt", map_location=self.device,
-                              weights_only=True)
+            best = self._read_checkpoint(self.ckpt_dir / f"best_stage{s}.pt")
             self.model.load_state_dict(best["model"])
             out = predict(self.model, test_data, cfg, self.device)
             y_prob = out["prob"].cpu().numpy()
@@ -660,7 +659,7 @@ def train_run(cfg: RunConfig, *, new_run_id: bool = False, progress: bool = True
     trains a fresh copy under a new id with ``new_run_id=True``. An interrupted run
     resumes from its last epoch checkpoint. Under ``torchrun`` every rank calls this
     and trains its part of the same run. ``stage1_from`` (see ``stage1_donor``) is a finished
-    run directory whose only stage is this run's stage 1: it is adopted instead of trained.
+    run directory whose first stage is this run's stage 1: it is adopted instead of trained.
     """
     validate_config(cfg)
     dist = init_from_env(resolve_device(cfg.device))
