@@ -184,6 +184,50 @@ def measured_tolerance(tables: list[pd.DataFrame], description: str) -> dict:
     return {"measured": description, "per_run_points": per_run, "per_setting_mean_points": per_mean}
 
 
+def config_of(run: str) -> str:
+    """A run's configuration without its seed: the runs that differ only in their draw."""
+    return re.sub(r"-seed\d+", "", run)
+
+
+def seed_tolerance(runs: pd.DataFrame, published: list[str], alpha: float = 0.05) -> dict:
+    """Tolerances from the spread between seeds: how far a retrain may move and still count as
+    the published run.
+
+    ``runs`` holds one row per trained run (column ``run`` and the ``COMPARED`` metrics in
+    points): the ``published`` runs and further seeds of the same configurations. A retrain on
+    another machine starts from the same seed, so it is at most as different from the published
+    run as an independent seed is (float rounding perturbs one trajectory; a new seed replaces
+    it). Two independent runs differ by N(0, 2 sigma^2); sigma per study and metric is the
+    largest standard deviation over seeds of any configuration (the noisiest one bounds all),
+    and the tolerance is the two-sided 1 - alpha / n quantile of that difference, Bonferroni
+    over the n published runs (setting means: over the settings, with the variance of a mean
+    of k runs), so that a retrain of a whole study on any host passes with probability at
+    least 1 - alpha per metric when the assumption holds.
+    """
+    from scipy.stats import norm
+    runs = runs.assign(config=runs["run"].map(config_of), study=runs["run"].map(study_of))
+    per_run, per_mean, spread = {}, {}, {}
+    for study, rows in runs.groupby("study"):
+        pub = [r for r in published if study_of(r) == study]
+        if not pub:
+            continue
+        counts = rows.groupby("config").size()
+        if counts.min() < 3:
+            raise ValueError(f"study {study}: a configuration has {counts.min()} seeds; the seed "
+                             f"spread needs at least 3 of each")
+        sd = rows.groupby("config")[list(COMPARED)].std(ddof=1)
+        per_setting = pd.Series([setting_of(r) for r in pub]).value_counts()
+        z_run = norm.ppf(1 - alpha / (2 * len(pub)))
+        z_mean = norm.ppf(1 - alpha / (2 * len(per_setting)))
+        k = int(per_setting.min())  # the fewest runs behind a printed mean: the widest tolerance
+        per_run[study] = {m: float(z_run * np.sqrt(2) * sd[m].max()) for m in COMPARED}
+        per_mean[study] = {m: float(z_mean * np.sqrt(2 / k) * sd[m].max()) for m in COMPARED}
+        spread[study] = {"seeds_per_configuration": {c: int(n) for c, n in counts.items()},
+                         "seed_sd_points": sd.round(3).to_dict(orient="index"),
+                         "alpha": alpha, "published_runs": len(pub), "runs_per_setting_mean": k}
+    return {"per_run_points": per_run, "per_setting_mean_points": per_mean, "seed_spread": spread}
+
+
 def pick(names: list[str], n: int, seed: int = 0) -> list[str]:
     """``n`` of ``names`` chosen at random but reproducibly (the same ``seed``, the same runs)."""
     names = sorted(names)
