@@ -27,14 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0 = none)")
     e.add_argument("--save-predictions", metavar="NPZ",
                    help="also write each image's class probabilities and ids to this .npz")
-    r = sub.add_parser("predict", help="expressions of the faces in images, from a finished run")
-    r.add_argument("run_dir")
-    r.add_argument("images", nargs="+", help="image files or folders")
+    r = sub.add_parser("predict", help="expressions of the faces in images, from a finished run or "
+                                       "model folder (default: the shipped FER2013 model)")
+    r.add_argument("paths", nargs="+", metavar="[MODEL] IMAGE",
+                   help="optionally a run directory or model folder (a folder with config.yaml), "
+                        "then image files or folders")
     r.add_argument("--no-detect", action="store_true",
                    help="take the centred square of each image as the face (already-cropped faces)")
     r.add_argument("--margin", type=float, default=0.2, help="margin around a detected face box")
     r.add_argument("--min-prob", type=float, default=0.9, help="MTCNN face confidence threshold")
     r.add_argument("--device", default="cpu")
+    x = sub.add_parser("export", help="write a finished run's best model as a model folder "
+                                      "(safetensors weights, config, metrics, model card)")
+    x.add_argument("run_dir")
+    x.add_argument("out_dir")
+    x.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    x.add_argument("--title", help="the model card's title")
+    x.add_argument("--recipe", default="", help="the card's line on how the model was trained (a command)")
     return p
 
 
@@ -61,10 +70,14 @@ def _main(argv: list[str]) -> int:
         json.dump(result, sys.stdout, indent=2)
         print()
     elif args.command == "predict":
-        from .training.predict import predict_files
-        for record in predict_files(args.run_dir, args.images, detect=not args.no_detect,
+        from .training.predict import model_and_images, predict_files
+        model, images = model_and_images(args.paths)
+        for record in predict_files(model, images, detect=not args.no_detect,
                                     margin=args.margin, min_prob=args.min_prob, device=args.device):
             print(json.dumps(record))
+    elif args.command == "export":
+        from .model_folder import export_model
+        print(export_model(args.run_dir, args.out_dir, fp16=args.fp16, title=args.title, recipe=args.recipe))
     return 0
 
 

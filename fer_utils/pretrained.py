@@ -237,11 +237,16 @@ def _detect(container: str, state: dict[str, torch.Tensor]) -> str:
 
 
 def _run_paths(path: Path) -> tuple[Path, Path | None]:
-    """(checkpoint, config.yaml or None) of a run directory or a run checkpoint file."""
+    """(checkpoint, config.yaml or None) of a run directory, a model folder
+    (``fer_utils.model_folder``: its safetensors weights) or a run checkpoint file."""
+    from .model_folder import WEIGHTS, is_model_folder
+    if path.is_dir() and is_model_folder(path):
+        return path / WEIGHTS, path / "config.yaml"
     if path.is_dir():
         ckpt = path / "checkpoints" / "best.pt"
         if not ckpt.exists():
-            raise FileNotFoundError(f"{path} has no checkpoints/best.pt: is the run finished?")
+            raise FileNotFoundError(f"{path} has neither checkpoints/best.pt (a finished run) nor "
+                                    f"{WEIGHTS} (a model folder)")
         config = path / "config.yaml"
     else:
         ckpt, config = path, path.parent.parent / "config.yaml"

@@ -161,7 +161,8 @@ def inside_seed_tolerance(out: dict) -> list[str]:
             for m, v in env[key].items():
                 tol = out.get(key, {}).get(s, {}).get(m)
                 if tol is None or v > tol:
-                    bad.append(f"{s} {key} {m}: environments {v:.2f} > seed tolerance {tol}")
+                    bad.append(f"{s} {key} {m}: environments {v:.2f} > seed tolerance "
+                               f"{'(not measured)' if tol is None else f'{tol:.2f}'}")
     return bad
 
 

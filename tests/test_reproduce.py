@@ -163,18 +163,24 @@ def test_the_pipeline_kernels_are_not_interrupted_when_shut_down():
         asyncio.run(manager._async_interrupt_kernel())
 
 
-def test_measuring_one_study_replaces_only_its_tolerance_and_records_where():
-    """scripts/measure_reproduction_spread.py --study F: paper F's entries and provenance are
-    the new measurement's, paper W's stay as they were."""
+def _spread_script():
     import importlib.util
-
-    import pandas as pd
     spec = importlib.util.spec_from_file_location("spread", ROOT / "scripts" / "measure_reproduction_spread.py")
     spread = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(spread)
-    existing = {"per_run_points": {"W": {"accuracy": 1.0}, "F": {"accuracy": 9.0}},
-                "per_setting_mean_points": {"W": {"accuracy": 0.5}, "F": {"accuracy": 4.0}},
-                "provenance": {"W": {"measured": "old W", "commit": "aaa"}}, "commit": "old layout"}
+    return spread
+
+
+def test_environment_spread_is_recorded_beside_the_seed_tolerance_and_checked_against_it():
+    """--environments --study F: paper F's environment spread and its provenance are the new
+    measurement's; the tolerances (seed spread) and paper W's entries stay as they were."""
+    import pandas as pd
+    spread = _spread_script()
+    def each(v):
+        return {m: v for m in reproduce.COMPARED}
+    existing = {"per_run_points": {"W": each(1.0), "F": each(9.0)},
+                "per_setting_mean_points": {"W": each(0.5), "F": {**each(2.0), "accuracy": 1.0}},
+                "provenance": {"W": {"measured": "old W", "commit": "aaa"}}}
     runs = ["F-resnet18-ce_only-fold0-seed0", "F-resnet18-ce_only-fold1-seed0"]
     def table(deltas):
         t = pd.DataFrame({"run": runs, "setting": ["F-resnet18-ce_only"] * 2, "changed_predictions": [3, 4]})
@@ -184,9 +190,81 @@ def test_measuring_one_study_replaces_only_its_tolerance_and_records_where():
         return t
     info = {"git": {"sha": "b" * 40}, "machine": {"cpu_model": "X", "cpu_capability": "AVX512", "cpu_count": 2}}
     out = spread.merged_tolerance(existing, {"avx2": table([1.5, -0.5]), "1thread": table([0.0, 2.5])}, info)
-    assert out["per_run_points"]["W"] == {"accuracy": 1.0} and out["provenance"]["W"]["commit"] == "aaa"
-    assert out["per_run_points"]["F"]["accuracy"] == 2.5
-    assert out["per_setting_mean_points"]["F"]["accuracy"] == 1.25
-    assert out["provenance"]["F"]["commit"] == "b" * 40
-    assert out["provenance"]["F"]["changed_predictions"] == {"avx2": 7, "1thread": 7}
-    assert "commit" not in out and "F: largest difference over avx2 (2 runs)" in out["measured"]
+    assert out["per_run_points"] == existing["per_run_points"] and out["provenance"] == existing["provenance"]
+    env = out["environment_spread"]["F"]
+    assert env["per_run_points"]["accuracy"] == 2.5 and env["per_setting_mean_points"]["accuracy"] == 1.25
+    assert env["commit"] == "b" * 40 and env["changed_predictions"] == {"avx2": 7, "1thread": 7}
+    assert "largest difference over avx2 (2 runs)" in env["measured"]
+    # 2.5 < 9.0 per run, but the setting mean's 1.25 exceeds its 1.0: the assumption is broken
+    bad = spread.inside_seed_tolerance(out)
+    assert len(bad) == 1 and "F per_setting_mean_points accuracy" in bad[0]
+
+
+def _seed_table(rng, sds: dict[str, float], seeds=range(6)):
+    """Runs of configurations whose metric is normal with the given SD (same for all three),
+    and the configurations' true means."""
+    import pandas as pd
+    rows, centres = [], {}
+    for config, sd in sds.items():
+        centres[config] = rng.uniform(30, 70)
+        for s in seeds:
+            v = centres[config] + sd * rng.standard_normal()
+            rows.append({"run": f"{config}-seed{s}", **{m: v for m in reproduce.COMPARED}})
+    return pd.DataFrame(rows), centres
+
+
+def test_seed_tolerance_is_the_bonferroni_quantile_of_a_two_run_difference():
+    """Independent formulation: the tolerance t of a study's n published runs solves
+    P(|X - Y| > t) = alpha / n for X, Y ~ N(0, sigma^2), sigma the largest seed SD."""
+    from scipy import integrate, stats
+    rng = np.random.default_rng(1)
+    sds = {"W-r-scratch-softmax": 1.0, "W-r-scratch-focal": 3.0}
+    table, _ = _seed_table(rng, sds)
+    published = [f"{c}-seed{s}" for c in sds for s in (0, 1)]
+    tol = reproduce.seed_tolerance(table, published, alpha=0.05)
+    sigma = table.assign(c=table.run.str.replace(r"-seed\d", "", regex=True)).groupby("c")["accuracy"].std().max()
+    t = tol["per_run_points"]["W"]["accuracy"]
+    # P(|X - Y| > t) by integrating the density of X over the region, Y's tail probability inside
+    tail = integrate.quad(lambda x: stats.norm.pdf(x, scale=sigma)
+                          * (stats.norm.sf(x + t, scale=sigma) + stats.norm.cdf(x - t, scale=sigma)),
+                          -12 * sigma, 12 * sigma)[0]
+    assert tail == pytest.approx(0.05 / 4, rel=1e-6)
+    # a setting mean over k = 2 seeds: difference of two means ~ N(0, sigma^2), 2 settings
+    tm = tol["per_setting_mean_points"]["W"]["accuracy"]
+    assert 2 * stats.norm.sf(tm, scale=sigma) == pytest.approx(0.05 / 2, rel=1e-6)
+    assert tol["seed_spread"]["W"]["seeds_per_configuration"] == {c: 6 for c in sds}
+    with pytest.raises(ValueError, match="at least 3"):
+        reproduce.seed_tolerance(_seed_table(rng, sds, seeds=range(2))[0], published)
+
+
+def test_a_retrain_as_different_as_a_new_seed_rarely_fails_and_a_broken_one_does():
+    """Simulation of the verdict's false alarms: when a retrain on another host is an
+    independent draw (the worst case the tolerance assumes), a whole study is called different
+    in at most about alpha of the cases; a retrain that shifts every run by 5 seed SDs is
+    caught nearly always."""
+    import pandas as pd
+    rng = np.random.default_rng(2)
+    sds = {f"W-r-scratch-loss{i}": sd for i, sd in enumerate((0.5, 1.0, 2.0, 2.0, 3.0))}
+    published = [f"{c}-seed{s}" for c in sds for s in (0, 1)]
+    def retrain(table, centres, shift):
+        base = table.set_index("run").loc[published, "accuracy"]
+        rows = []
+        for name, v in base.items():
+            config = reproduce.config_of(name)
+            new = v + shift * sds[config] if shift else \
+                centres[config] + sds[config] * rng.standard_normal()
+            rows.append({"run": name, "setting": reproduce.setting_of(name), "identical": False,
+                         **{f"{m}_{k}": x for m in reproduce.COMPARED
+                            for k, x in (("published", v), ("reproduced", new), ("delta", new - v))}})
+        return pd.DataFrame(rows)
+    alarms, caught = 0, 0
+    for _ in range(300):
+        table, centres = _seed_table(rng, sds)
+        tol = reproduce.seed_tolerance(table, published, alpha=0.05)
+        tolerance = reproduce.Tolerance(tol["per_run_points"], tol["per_setting_mean_points"])
+        alarms += reproduce.verdict(retrain(table, centres, 0), tolerance).status == "different"
+        caught += reproduce.verdict(retrain(table, centres, 5), tolerance).status == "different"
+    assert alarms / 300 <= 0.06
+    assert caught / 300 >= 0.9
+
+

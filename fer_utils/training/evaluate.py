@@ -15,17 +15,24 @@ SPLITS = ("train", "val", "test")
 
 
 def load_run(run_dir: str | Path, device: str = "cpu"):
-    """(config, model with the best weights) of a finished run directory."""
+    """(config, model with the best weights) of a finished run directory or a model folder
+    (``fer_utils.model_folder``: safetensors weights, read without pickle)."""
+    from ..model_folder import WEIGHTS, is_model_folder, read_weights
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoints" / "best.pt"
-    if not ckpt.exists():
-        raise FileNotFoundError(f"{run_dir} has no checkpoints/best.pt: is the run finished?")
+    if is_model_folder(run_dir):
+        state = read_weights(run_dir, resolve_device(device))
+    elif ckpt.exists():
+        state = torch.load(ckpt, map_location=resolve_device(device), weights_only=True)["model"]
+    else:
+        raise FileNotFoundError(f"{run_dir} is neither a finished run (checkpoints/best.pt) nor a model "
+                                f"folder ({WEIGHTS} + config.yaml)")
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     cfg.device = device
-    state = torch.load(ckpt, map_location=resolve_device(device), weights_only=True)
-    num_classes = state["model"]["classifier.weight"].shape[0]
-    model = build_model(cfg, num_classes)
-    model.load_state_dict(state["model"])
+    # a model folder's config names the pre-trained weights it started from: not needed to load
+    cfg.model.pretrained = None
+    model = build_model(cfg, state["classifier.weight"].shape[0])
+    model.load_state_dict(state)
     return cfg, model.to(resolve_device(device)).eval()
 
 

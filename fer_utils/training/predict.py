@@ -26,6 +26,22 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     return out
 
 
+def model_and_images(paths: list[str | Path]) -> tuple[Path, list[str | Path]]:
+    """``[MODEL] IMAGE...`` of the command line: the first path is the model when it is a folder
+    with a config.yaml (a run directory or model folder) and images follow; otherwise every path
+    is an image and the model is the one shipped with the project (``model_folder.SHIPPED``)."""
+    from ..model_folder import SHIPPED, is_model_folder
+    first = Path(paths[0])
+    if first.is_dir() and (first / "config.yaml").is_file():
+        if len(paths) == 1:
+            raise ValueError(f"{first} is a model; name the images to classify after it")
+        return first, list(paths[1:])
+    if not is_model_folder(SHIPPED):
+        raise FileNotFoundError(f"no model named and no shipped model in {SHIPPED}: pass a run directory "
+                                f"or model folder first (python -m fer_utils export makes one)")
+    return SHIPPED, list(paths)
+
+
 def face_boxes(image, detector, min_prob: float) -> list[tuple[float, float, float, float]]:
     """Every MTCNN face (x, y, w, h) at or above ``min_prob``, most confident first."""
     boxes, probs = detector.detect(image.convert("RGB"))
