@@ -82,9 +82,10 @@ def compare(published: dict[str, dict], runs_dir: str | Path,
 
 @dataclass
 class Tolerance:
-    """Largest differences, in points, measured between environments on one commit, per study
-    (``study_of``) and metric: per run, and for a setting's mean over its seeds / folds (what a
-    table prints)."""
+    """How far, in points, a retrained run may move and still count as the published one: per
+    configuration (a run's name without its seed, ``config_of``) and metric for single runs,
+    per setting (``setting_of``) for a setting's mean over its seeds / folds (what a table
+    prints). Written by ``seed_tolerance`` from the spread between seeds."""
     per_run: dict[str, dict[str, float]]
     per_setting_mean: dict[str, dict[str, float]]
     measured: str = ""
@@ -97,17 +98,23 @@ class Tolerance:
         d = json.loads(path.read_text())
         return cls(d["per_run_points"], d["per_setting_mean_points"], d.get("measured", ""))
 
-    def of(self, kind: str, study: str, metric: str) -> float:
-        """The tolerance for ``metric`` of a ``study``'s runs (kind "run") or setting means
-        (kind "mean"); 0 for a study that was not measured, so only identical passes."""
-        table = self.per_run if kind == "run" else self.per_setting_mean
-        return table.get(study, {}).get(metric, 0.0)
+    def of(self, kind: str, name: str, metric: str) -> float:
+        """The tolerance for ``metric`` of run ``name`` (kind "run") or of setting ``name``'s
+        mean (kind "mean"); 0 where none was measured, so that only identical passes."""
+        if kind == "run":
+            return self.per_run.get(config_of(name), {}).get(metric, 0.0)
+        return self.per_setting_mean.get(name, {}).get(metric, 0.0)
 
     def text(self) -> str:
-        return "; ".join(f"{study} runs " + ", ".join(f"{m} ±{v:.2f}" for m, v in metrics.items())
-                         + " (setting means " + ", ".join(
-                             f"±{v:.2f}" for v in self.per_setting_mean.get(study, {}).values()) + ")"
-                         for study, metrics in sorted(self.per_run.items()))
+        """Per study and metric, the range of the tolerances over its configurations."""
+        parts = []
+        for study in sorted({study_of(c) for c in self.per_run}):
+            def span(table, m):
+                v = [d[m] for c, d in table.items() if study_of(c) == study and m in d]
+                return f"±{min(v):.2f}-{max(v):.2f}" if v else "none"
+            parts.append(f"{study} runs " + ", ".join(f"{m} {span(self.per_run, m)}" for m in COMPARED)
+                         + " (setting means " + ", ".join(span(self.per_setting_mean, m) for m in COMPARED) + ")")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -148,11 +155,11 @@ def verdict(table: pd.DataFrame, tolerance: Tolerance | None) -> Verdict:
                      f"setting mean {worst_mean.idxmax()} {means.loc[worst_mean.idxmax(), f'{m}_delta']:+.2f}")
         if tolerance is not None:
             for r in table.itertuples():
-                d, tol = getattr(r, f"{m}_delta"), tolerance.of("run", study_of(r.run), m)
+                d, tol = getattr(r, f"{m}_delta"), tolerance.of("run", r.run, m)
                 if abs(d) > tol:
                     beyond.append(f"run {r.run}: {m} {d:+.2f} (tolerance ±{tol:.2f})")
             for setting, d in means[f"{m}_delta"].items():
-                tol = tolerance.of("mean", study_of(setting), m)
+                tol = tolerance.of("mean", setting, m)
                 if abs(d) > tol:
                     beyond.append(f"setting {setting}: mean {m} {d:+.2f} (tolerance ±{tol:.2f})")
     if tolerance is None:
@@ -197,15 +204,18 @@ def seed_tolerance(runs: pd.DataFrame, published: list[str], alpha: float = 0.05
     points): the ``published`` runs and further seeds of the same configurations. A retrain on
     another machine starts from the same seed, so it is at most as different from the published
     run as an independent seed is (float rounding perturbs one trajectory; a new seed replaces
-    it). Two independent runs differ by N(0, 2 sigma^2); sigma per study and metric is the
-    largest standard deviation over seeds of any configuration (the noisiest one bounds all),
-    and the tolerance is the two-sided 1 - alpha / n quantile of that difference, Bonferroni
-    over the n published runs (setting means: over the settings, with the variance of a mean
-    of k runs), so that a retrain of a whole study on any host passes with probability at
-    least 1 - alpha per metric when the assumption holds.
+    it). Two independent runs of a configuration differ by N(0, 2 sigma^2); with sigma estimated
+    by the standard deviation s over its seeds (n - 1 degrees of freedom), the difference over
+    sqrt(2) s is t-distributed, so the tolerance is sqrt(2) s times the two-sided 1 - alpha / N
+    quantile of t, Bonferroni over the study's N published runs. A setting's mean over k runs
+    (its seeds, or its folds) moves by N(0, 2 sigma^2 / k): s pooled over the setting's
+    configurations, Bonferroni over the study's settings. When the assumption holds, a retrain
+    of a whole study on any host passes with probability at least 1 - alpha per metric and
+    kind; each configuration is judged by its own spread (stable ones tightly).
     """
-    from scipy.stats import norm
-    runs = runs.assign(config=runs["run"].map(config_of), study=runs["run"].map(study_of))
+    from scipy.stats import t as student
+    runs = runs.assign(config=runs["run"].map(config_of), setting=runs["run"].map(setting_of),
+                       study=runs["run"].map(study_of))
     per_run, per_mean, spread = {}, {}, {}
     for study, rows in runs.groupby("study"):
         pub = [r for r in published if study_of(r) == study]
@@ -213,18 +223,22 @@ def seed_tolerance(runs: pd.DataFrame, published: list[str], alpha: float = 0.05
             continue
         counts = rows.groupby("config").size()
         if counts.min() < 3:
-            raise ValueError(f"study {study}: a configuration has {counts.min()} seeds; the seed "
-                             f"spread needs at least 3 of each")
-        sd = rows.groupby("config")[list(COMPARED)].std(ddof=1)
-        per_setting = pd.Series([setting_of(r) for r in pub]).value_counts()
-        z_run = norm.ppf(1 - alpha / (2 * len(pub)))
-        z_mean = norm.ppf(1 - alpha / (2 * len(per_setting)))
-        k = int(per_setting.min())  # the fewest runs behind a printed mean: the widest tolerance
-        per_run[study] = {m: float(z_run * np.sqrt(2) * sd[m].max()) for m in COMPARED}
-        per_mean[study] = {m: float(z_mean * np.sqrt(2 / k) * sd[m].max()) for m in COMPARED}
+            raise ValueError(f"study {study}: configuration {counts.idxmin()} has {counts.min()} seeds; "
+                             f"the seed spread needs at least 3 of each")
+        var = rows.groupby("config")[list(COMPARED)].var(ddof=1)
+        q_run = student.ppf(1 - alpha / (2 * len(pub)), counts - 1)  # one quantile per configuration
+        for config, q in zip(counts.index, q_run):
+            per_run[config] = {m: float(q * np.sqrt(2 * var.loc[config, m])) for m in COMPARED}
+        k = pd.Series([setting_of(r) for r in pub]).value_counts()  # published runs per mean
+        for setting, members in rows.groupby("setting")["config"]:
+            configs = sorted(set(members))
+            dof = int((counts[configs] - 1).sum())
+            pooled = ((counts[configs] - 1).to_numpy()[:, None] * var.loc[configs].to_numpy()).sum(0) / dof
+            q = student.ppf(1 - alpha / (2 * len(k)), dof)
+            per_mean[setting] = {m: float(q * np.sqrt(2 * v / k[setting])) for m, v in zip(COMPARED, pooled)}
         spread[study] = {"seeds_per_configuration": {c: int(n) for c, n in counts.items()},
-                         "seed_sd_points": sd.round(3).to_dict(orient="index"),
-                         "alpha": alpha, "published_runs": len(pub), "runs_per_setting_mean": k}
+                         "seed_sd_points": np.sqrt(var).round(3).to_dict(orient="index"),
+                         "alpha": alpha, "published_runs": len(pub)}
     return {"per_run_points": per_run, "per_setting_mean_points": per_mean, "seed_spread": spread}
 
 

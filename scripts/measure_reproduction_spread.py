@@ -18,8 +18,8 @@ published runs are retrained (``python -m fer_utils.pipeline PROFILE --verify``)
 changed in one way a user's machine may differ from the publishing one:
 - ``avx2``: oneDNN, ATen and MKL capped at AVX2 kernels (what an AVX2-only host computes);
 - ``1thread``: one OpenMP thread instead of the host's cores (reductions add in another order).
-The largest differences go to the file's ``environment_spread`` entry, and the script says
-whether they stay inside the seed tolerance. ``--reuse`` recomputes from the comparisons a
+The largest differences go to the file's ``environment_spread`` entry, and each environment's
+comparison is judged by the seed tolerance (its verdict is recorded there too). ``--reuse`` recomputes from the comparisons a
 previous call left in ``runs/spread/<PROFILE>/[<STUDY>/]<environment>/``.
 
 ``--study`` measures only that study's runs (``W-*`` or ``F-*``) and replaces only its
@@ -98,7 +98,9 @@ def seed_entries(existing: dict, published: list[Path], new: list[Path], alpha: 
            if k not in ("commit", "host", "changed_predictions")}  # pre-2026-12-02 layout
     for s, spread in tol["seed_spread"].items():
         for key in ("per_run_points", "per_setting_mean_points"):
-            out.setdefault(key, {})[s] = tol[key][s]
+            kept = {k: v for k, v in out.get(key, {}).items()
+                    if k not in STUDIES and reproduce.study_of(k) != s}  # k in STUDIES: older layout
+            out[key] = {**kept, **{k: v for k, v in tol[key].items() if reproduce.study_of(k) == s}}
         made = [json.loads((d / "run_info.json").read_text()) for d in new if reproduce.study_of(d.name) == s]
         where = _where(made[0])
         seeds = sorted({int(d.name.rsplit("seed", 1)[1]) for d in published + new
@@ -153,17 +155,12 @@ def merged_tolerance(existing: dict, tables: dict, info: dict) -> dict:
     return out
 
 
-def inside_seed_tolerance(out: dict) -> list[str]:
-    """Environment differences beyond the seed tolerance (the assumption broken), as lines."""
-    bad = []
-    for s, env in out.get("environment_spread", {}).items():
-        for key in ("per_run_points", "per_setting_mean_points"):
-            for m, v in env[key].items():
-                tol = out.get(key, {}).get(s, {}).get(m)
-                if tol is None or v > tol:
-                    bad.append(f"{s} {key} {m}: environments {v:.2f} > seed tolerance "
-                               f"{'(not measured)' if tol is None else f'{tol:.2f}'}")
-    return bad
+def environment_verdicts(out: dict, tables: dict) -> dict[str, "reproduce.Verdict"]:
+    """Each environment's comparison judged by the seed tolerance in ``out``: is a retrain in
+    that environment as different as a new seed at most (the assumption), or more?"""
+    from fer_utils import reproduce
+    tolerance = reproduce.Tolerance(out.get("per_run_points", {}), out.get("per_setting_mean_points", {}))
+    return {name: reproduce.verdict(t, tolerance) for name, t in tables.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.environments:
         tables, info = environment_tables(args.profile, args.study, args.reuse)
         out = merged_tolerance(existing, tables, info)
-        bad = inside_seed_tolerance(out)
-        print("\n".join(f"[spread] beyond the seed tolerance: {b}" for b in bad)
-              or "[spread] every environment difference is inside the seed tolerance")
+        for name, v in environment_verdicts(out, tables).items():
+            print(f"[spread] {name} against the seed tolerance: {v.status.upper()}")
+            print("\n".join(f"[spread]   {line}" for line in v.lines))
+            for s in {reproduce.study_of(r) for r in tables[name]["run"]}:
+                out["environment_spread"][s].setdefault("verdict", {})[name] = v.status
     else:
         published, new = seed_runs(args.profile, args.study, args.seeds)
         out = seed_entries(existing, published, new)

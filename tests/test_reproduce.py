@@ -60,11 +60,12 @@ def test_differences_are_measured_in_points_and_judged_against_the_tolerance(pub
     # the setting mean (2 seeds) moves by half of it
     assert reproduce.setting_means(table).loc["W-r-softmax", "accuracy_delta"] == pytest.approx(1.5)
     def tol(per_run, per_mean, study="W"):
-        return reproduce.Tolerance({study: {m: per_run for m in reproduce.COMPARED}},
-                                   {study: {m: per_mean for m in reproduce.COMPARED}})
+        configs = [f"{study}-r-{loss}" for loss in ("softmax", "focal")]  # configuration = setting here
+        return reproduce.Tolerance({c: {m: per_run for m in reproduce.COMPARED} for c in configs},
+                                   {c: {m: per_mean for m in reproduce.COMPARED} for c in configs})
     wide, narrow_run, narrow_mean = tol(5.0, 5.0), tol(2.0, 5.0), tol(5.0, 1.0)
     assert reproduce.verdict(table, wide).status == "within tolerance"
-    # a tolerance measured for the other study does not cover these runs
+    # a tolerance measured for other configurations does not cover these runs
     assert reproduce.verdict(table, tol(5.0, 5.0, study="F")).status == "different"
     v = reproduce.verdict(table, narrow_run)
     assert v.status == "different" and not v.ok
@@ -171,33 +172,66 @@ def _spread_script():
     return spread
 
 
-def test_environment_spread_is_recorded_beside_the_seed_tolerance_and_checked_against_it():
+def test_environment_spread_is_recorded_beside_the_seed_tolerance_and_judged_by_it():
     """--environments --study F: paper F's environment spread and its provenance are the new
-    measurement's; the tolerances (seed spread) and paper W's entries stay as they were."""
+    measurement's; the tolerances (seed spread) and paper W's entries stay as they were, and
+    each environment's comparison gets the seed tolerance's verdict."""
     import pandas as pd
     spread = _spread_script()
     def each(v):
         return {m: v for m in reproduce.COMPARED}
-    existing = {"per_run_points": {"W": each(1.0), "F": each(9.0)},
-                "per_setting_mean_points": {"W": each(0.5), "F": {**each(2.0), "accuracy": 1.0}},
+    existing = {"per_run_points": {"W-r-softmax": each(1.0), "F-resnet18-ce_only-fold0": each(9.0),
+                                   "F-resnet18-ce_only-fold1": each(9.0)},
+                "per_setting_mean_points": {"W-r-softmax": each(0.5), "F-resnet18-ce_only": each(1.0)},
                 "provenance": {"W": {"measured": "old W", "commit": "aaa"}}}
     runs = ["F-resnet18-ce_only-fold0-seed0", "F-resnet18-ce_only-fold1-seed0"]
     def table(deltas):
-        t = pd.DataFrame({"run": runs, "setting": ["F-resnet18-ce_only"] * 2, "changed_predictions": [3, 4]})
+        t = pd.DataFrame({"run": runs, "setting": ["F-resnet18-ce_only"] * 2, "identical": False,
+                          "changed_predictions": [3, 4]})
         for m in reproduce.COMPARED:
             t[f"{m}_delta"] = deltas
             t[f"{m}_published"], t[f"{m}_reproduced"] = 50.0, 50.0 + np.array(deltas)
         return t
     info = {"git": {"sha": "b" * 40}, "machine": {"cpu_model": "X", "cpu_capability": "AVX512", "cpu_count": 2}}
-    out = spread.merged_tolerance(existing, {"avx2": table([1.5, -0.5]), "1thread": table([0.0, 2.5])}, info)
+    tables = {"avx2": table([1.5, -0.5]), "1thread": table([0.0, 2.5])}
+    out = spread.merged_tolerance(existing, tables, info)
     assert out["per_run_points"] == existing["per_run_points"] and out["provenance"] == existing["provenance"]
     env = out["environment_spread"]["F"]
     assert env["per_run_points"]["accuracy"] == 2.5 and env["per_setting_mean_points"]["accuracy"] == 1.25
     assert env["commit"] == "b" * 40 and env["changed_predictions"] == {"avx2": 7, "1thread": 7}
     assert "largest difference over avx2 (2 runs)" in env["measured"]
-    # 2.5 < 9.0 per run, but the setting mean's 1.25 exceeds its 1.0: the assumption is broken
-    bad = spread.inside_seed_tolerance(out)
-    assert len(bad) == 1 and "F per_setting_mean_points accuracy" in bad[0]
+    # every run within its 9.0; avx2's setting mean moves 0.5 (inside 1.0), 1thread's 1.25 (beyond)
+    verdicts = spread.environment_verdicts(out, tables)
+    assert verdicts["avx2"].status == "within tolerance" and verdicts["1thread"].status == "different"
+    assert any("setting F-resnet18-ce_only: mean accuracy +1.25" in line for line in verdicts["1thread"].lines)
+
+
+def test_measuring_seeds_of_one_study_replaces_only_its_tolerances(tmp_path):
+    """The default mode's merge: paper F's configurations get their seed tolerances and
+    provenance, paper W's entries (and an older per-study layout's keys) are dropped or kept
+    as they should be."""
+    spread = _spread_script()
+    def run(folder, name, acc):
+        d = tmp_path / folder / name
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({"test": {m: acc for m in reproduce.COMPARED}}))
+        (d / "run_info.json").write_text(json.dumps({"git": {"sha": "c" * 40},
+                                                     "machine": {"cpu_model": "Y", "cpu_count": 2}}))
+        return d
+    accs = {0: 0.70, 1: 0.72, 2: 0.69, 3: 0.75}
+    published = [run("pub", f"F-r-ce_only-fold{f}-seed0", accs[f]) for f in (0, 1)]
+    new = [run("new", f"F-r-ce_only-fold{f}-seed{s}", accs[(s + f) % 4]) for f in (0, 1) for s in (1, 2, 3)]
+    existing = {"per_run_points": {"W-r-softmax": {"accuracy": 1.0}, "F": {"accuracy": 3.0},
+                                   "F-r-old-fold0": {"accuracy": 2.0}},
+                "per_setting_mean_points": {"W-r-softmax": {"accuracy": 0.5}},
+                "provenance": {"W": {"measured": "old W"}}}
+    out = spread.seed_entries(existing, published, new)
+    assert set(out["per_run_points"]) == {"W-r-softmax", "F-r-ce_only-fold0", "F-r-ce_only-fold1"}
+    assert set(out["per_setting_mean_points"]) == {"W-r-softmax", "F-r-ce_only"}
+    assert out["provenance"]["W"] == {"measured": "old W"}
+    f = out["provenance"]["F"]
+    assert f["commit"] == "c" * 40 and f["seeds_per_configuration"] == {"F-r-ce_only-fold0": 4, "F-r-ce_only-fold1": 4}
+    assert "seeds 0-3" in f["measured"]
 
 
 def _seed_table(rng, sds: dict[str, float], seeds=range(6)):
@@ -213,25 +247,28 @@ def _seed_table(rng, sds: dict[str, float], seeds=range(6)):
     return pd.DataFrame(rows), centres
 
 
-def test_seed_tolerance_is_the_bonferroni_quantile_of_a_two_run_difference():
-    """Independent formulation: the tolerance t of a study's n published runs solves
-    P(|X - Y| > t) = alpha / n for X, Y ~ N(0, sigma^2), sigma the largest seed SD."""
-    from scipy import integrate, stats
+def test_seed_tolerance_is_the_bonferroni_t_quantile_of_a_two_run_difference():
+    """Independent formulation by simulation: for X, Y, S_1..S_n-1 normal with one SD, the
+    probability that |X - Y| exceeds the tolerance computed from s (the SD of the S) is
+    alpha / N for a study of N published runs; a setting mean's tolerance likewise."""
+    from scipy import stats
     rng = np.random.default_rng(1)
     sds = {"W-r-scratch-softmax": 1.0, "W-r-scratch-focal": 3.0}
     table, _ = _seed_table(rng, sds)
     published = [f"{c}-seed{s}" for c in sds for s in (0, 1)]
     tol = reproduce.seed_tolerance(table, published, alpha=0.05)
-    sigma = table.assign(c=table.run.str.replace(r"-seed\d", "", regex=True)).groupby("c")["accuracy"].std().max()
-    t = tol["per_run_points"]["W"]["accuracy"]
-    # P(|X - Y| > t) by integrating the density of X over the region, Y's tail probability inside
-    tail = integrate.quad(lambda x: stats.norm.pdf(x, scale=sigma)
-                          * (stats.norm.sf(x + t, scale=sigma) + stats.norm.cdf(x - t, scale=sigma)),
-                          -12 * sigma, 12 * sigma)[0]
-    assert tail == pytest.approx(0.05 / 4, rel=1e-6)
-    # a setting mean over k = 2 seeds: difference of two means ~ N(0, sigma^2), 2 settings
-    tm = tol["per_setting_mean_points"]["W"]["accuracy"]
-    assert 2 * stats.norm.sf(tm, scale=sigma) == pytest.approx(0.05 / 2, rel=1e-6)
+    for config in sds:
+        s = table[table.run.str.startswith(config)]["accuracy"].std()
+        t = tol["per_run_points"][config]["accuracy"]
+        assert 2 * stats.t.sf(t / (np.sqrt(2) * s), 5) == pytest.approx(0.05 / 4, rel=1e-6)
+        # a mean of 2 seeds against another: difference ~ N(0, sigma^2); 2 settings
+        tm = tol["per_setting_mean_points"][config]["accuracy"]
+        assert 2 * stats.t.sf(tm / s, 5) == pytest.approx(0.05 / 2, rel=1e-6)
+    # the t statistic's calibration itself, by simulation: 6 seeds -> s, two further runs
+    draws = rng.standard_normal((200_000, 8))
+    s_sim = draws[:, :6].std(axis=1, ddof=1)
+    q = stats.t.ppf(1 - 0.05 / 8, 5)
+    assert np.mean(np.abs(draws[:, 6] - draws[:, 7]) > q * np.sqrt(2) * s_sim) == pytest.approx(0.05 / 4, abs=0.002)
     assert tol["seed_spread"]["W"]["seeds_per_configuration"] == {c: 6 for c in sds}
     with pytest.raises(ValueError, match="at least 3"):
         reproduce.seed_tolerance(_seed_table(rng, sds, seeds=range(2))[0], published)
