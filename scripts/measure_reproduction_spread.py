@@ -87,6 +87,19 @@ def seed_runs(profile: str, study: str | None, seeds: list[int]) -> tuple[list[P
     return published, [target / c.name for c in configs]
 
 
+def _ranges(numbers: list[int]) -> str:
+    """[0, 2, 3, 4, 5] -> '0, 2-5'."""
+    runs, out = [], []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    for a, b in runs:
+        out.append(str(a) if a == b else f"{a}-{b}")
+    return ", ".join(out)
+
+
 def seed_entries(existing: dict, published: list[Path], new: list[Path], alpha: float = 0.05) -> dict:
     """``existing`` tolerance file content with the measured studies' tolerances replaced by
     their seed spread (``reproduce.seed_tolerance``), with provenance; other studies unchanged."""
@@ -106,7 +119,7 @@ def seed_entries(existing: dict, published: list[Path], new: list[Path], alpha: 
         seeds = sorted({int(d.name.rsplit("seed", 1)[1]) for d in published + new
                         if reproduce.study_of(d.name) == s})
         out.setdefault("provenance", {})[s] = {
-            "measured": f"seed spread: seeds {seeds[0]}-{seeds[-1]} of the {len(spread['seeds_per_configuration'])} "
+            "measured": f"seed spread: seeds {_ranges(seeds)} of the {len(spread['seeds_per_configuration'])} "
                         f"published configurations (new seeds trained at commit {where['commit'][:7]} on "
                         f"{where['host']['cpu_model']}); Bonferroni over {spread['published_runs']} runs, "
                         f"alpha {alpha}",
