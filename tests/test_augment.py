@@ -127,3 +127,31 @@ def test_validation_and_test_average_the_logits_over_the_ten_views():
         plain = model(x)[0]
     torch.testing.assert_close(logits, want)
     assert not torch.allclose(logits, plain)
+
+
+def test_random_erasing_fills_one_rectangle_of_the_drawn_size_per_chosen_image():
+    from fer_utils.data.augment import ERASE_VALUE, random_erase_masks
+    recipe = AugmentRecipe(erase=0.5, erase_area=(0.05, 0.2))
+    masks = random_erase_masks((2000, 1, 48, 48), recipe, torch.Generator().manual_seed(0))[:, 0]
+    chosen = masks.flatten(1).any(1)
+    assert 0.45 < chosen.float().mean() < 0.55
+    for m in masks[chosen][:200]:
+        rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
+        # a filled rectangle: its bounding box is all True
+        assert m[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+        area = m.sum().item() / 48 ** 2
+        assert 0.03 < area < 0.23  # the drawn fraction, up to rounding of the sides
+    x = _images(n=64, c=1, size=48)
+    out = augment_batch(x, AugmentRecipe(erase=1.0), torch.Generator().manual_seed(3))
+    again = random_erase_masks(out.shape, AugmentRecipe(erase=1.0), torch.Generator().manual_seed(3))
+    assert torch.equal(out[again], torch.full_like(out[again], ERASE_VALUE))
+    assert torch.equal(out[~again], (x.float() / 255)[~again])
+
+
+def test_recipes_without_erasing_draw_what_they_drew_before():
+    # the published runs' augmentation streams must not change: no draws for erase = 0
+    g = torch.Generator().manual_seed(0)
+    augment_batch(_images(), AUGMENTATIONS["w"], g)
+    h = torch.Generator().manual_seed(0)
+    random_affine_params(4, AUGMENTATIONS["w"], h)
+    assert torch.equal(g.get_state(), h.get_state())

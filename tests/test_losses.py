@@ -471,3 +471,33 @@ def test_doctests():
         module = importlib.import_module(f"fer_utils.losses.{info.name}")
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, info.name
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_label_smoothing_matches_torch_and_a_naive_loop(eps, reduction):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(16, 7, generator=g, dtype=torch.float64) * 3
+    targets = torch.randint(0, 7, (16,), generator=g)
+    ours = L.cross_entropy_loss(logits, targets, reduction, label_smoothing=eps)
+    torch_ref = F.cross_entropy(logits, targets, reduction=reduction, label_smoothing=eps)
+    naive = 0.0
+    for row, y in zip(logits, targets):
+        p = torch.softmax(row, 0)
+        q = torch.full((7,), eps / 7, dtype=torch.float64)
+        q[y] += 1 - eps
+        naive += -(q * p.log()).sum()
+    naive = naive / 16 if reduction == "mean" else naive
+    assert torch.allclose(ours, torch_ref, atol=1e-12) and torch.allclose(ours, naive, atol=1e-12)
+
+
+def test_softmax_setting_records_label_smoothing_only_when_set():
+    plain = L.build_loss("softmax", class_counts=[5, 3], num_classes=2)
+    assert plain.describe() == {"loss": "softmax", "reduction": "mean"}
+    smooth = L.build_loss("softmax", class_counts=[5, 3], num_classes=2, label_smoothing=0.1)
+    assert smooth.describe()["label_smoothing"] == 0.1
+    logits, y = torch.randn(4, 2), torch.tensor([0, 1, 1, 0])
+    assert torch.allclose(smooth(logits, None, y)[0],
+                          F.cross_entropy(logits, y, label_smoothing=0.1))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        L.cross_entropy_loss(logits, y, label_smoothing=1.0)

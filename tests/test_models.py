@@ -5,7 +5,7 @@ from fer_utils.models import BACKBONES, create_model
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "vgg16", "inception_v3",
-                                  "efficientnet_lite0"])
+                                  "efficientnet_lite0", "resnet18_s1", "resnet18_half_s1"])
 def test_heads_shapes_on_48px_grayscale(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=7, head="w", in_chans=1).eval()
@@ -99,3 +99,23 @@ def test_efficientnet_lite0_heads_channels_and_frozen_stages(in_chans, head):
     frozen = {n.split(".")[0] + ("." + n.split(".")[1] if n.startswith("blocks.") else "")
               for n, p in model.backbone.named_parameters() if not p.requires_grad}
     assert frozen == {"conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"}
+
+
+@pytest.mark.parametrize("name, width", [("resnet18_s1", 512), ("resnet18_half_s1", 256)])
+@pytest.mark.parametrize("in_chans", [1, 3])
+@pytest.mark.parametrize("head", ["w", "f"])
+def test_full_resolution_stem_keeps_a_48px_face_at_24x24_into_layer1(name, width, in_chans, head):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=7, head=head, in_chans=in_chans).eval()
+    conv1 = model.backbone.conv1
+    assert conv1.stride == (1, 1) and conv1.kernel_size == (3, 3) and conv1.in_channels == in_chans
+    seen = {}
+    model.backbone.layer1.register_forward_hook(lambda m, i, o: seen.update(layer1=o.shape))
+    with torch.no_grad():
+        logits, emb = model(torch.randn(2, in_chans, 48, 48))
+    assert tuple(seen["layer1"][-2:]) == (24, 24)  # the ImageNet stem gives 12x12
+    assert logits.shape == (2, 7) and model.num_features == width
+    assert (emb is None) == (head == "f")
+    # He-normal (fan-out) initialisation: std sqrt(2 / (out_channels * 9))
+    expected = (2 / (conv1.out_channels * 9)) ** 0.5
+    assert abs(conv1.weight.std().item() / expected - 1) < 0.1

@@ -26,11 +26,21 @@ class AugmentRecipe:
     rotation_deg: float = 0.0
     hflip: float = 0.0
     vflip: float = 0.0
+    #: Random erasing (Zhong et al., 2020): probability that an image gets one rectangle
+    #: filled with ``ERASE_VALUE``, its area fraction and aspect-ratio ranges. Applied after
+    #: the warp; 0 draws nothing, so recipes without it keep their random streams.
+    erase: float = 0.0
+    erase_area: tuple[float, float] = (0.02, 0.2)
+    erase_ratio: tuple[float, float] = (0.3, 3.3)
+
+    @property
+    def warps(self) -> bool:
+        return not (self.crop_area == (1.0, 1.0) and self.rotation_deg == 0
+                    and self.hflip == 0 and self.vflip == 0)
 
     @property
     def is_identity(self) -> bool:
-        return (self.crop_area == (1.0, 1.0) and self.rotation_deg == 0
-                and self.hflip == 0 and self.vflip == 0)
+        return not self.warps and self.erase == 0
 
 
 AUGMENTATIONS: dict[str, AugmentRecipe] = {
@@ -41,7 +51,15 @@ AUGMENTATIONS: dict[str, AugmentRecipe] = {
     "f": AugmentRecipe(rotation_deg=10.0, hflip=0.5, vflip=0.5),
     # Paper F without the vertical flip (upside-down faces rarely help FER).
     "f_novflip": AugmentRecipe(rotation_deg=10.0, hflip=0.5),
+    # Not from either paper (FER2013 at speed, issue 17): paper W's crop and mirror, rotation
+    # +-10 deg, and random erasing of one rectangle in half the images.
+    "w_erase": AugmentRecipe(crop_area=(0.64, 1.0), crop_ratio=(3 / 4, 4 / 3), rotation_deg=10.0,
+                             hflip=0.5, erase=0.5),
 }
+
+#: What an erased rectangle is filled with (images in [0, 1]): mid-grey, about the mean of
+#: every normalisation above, so an erased patch carries no signal after normalising.
+ERASE_VALUE = 0.5
 
 NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     # ImageNet statistics (what paper W printed for its pipeline).
@@ -106,12 +124,33 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
     """Augment a uint8 batch; returns float32 in [0, 1] on the same device."""
     x = to_float(images)
-    if recipe.is_identity:
-        return x
-    theta = random_affine_params(x.shape[0], recipe, g).to(x.device)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    # Reflection padding avoids black corners after rotation.
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if recipe.warps:
+        theta = random_affine_params(x.shape[0], recipe, g).to(x.device)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # Reflection padding avoids black corners after rotation.
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if recipe.erase > 0:
+        x = x.masked_fill(random_erase_masks(x.shape, recipe, g).to(x.device), ERASE_VALUE)
+    return x
+
+
+def random_erase_masks(shape, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
+    """Boolean masks (n, 1, h, w), drawn on the CPU from ``g``: with probability
+    ``recipe.erase`` one rectangle per image, area a fraction of the image drawn uniformly
+    from ``erase_area``, aspect ratio log-uniform in ``erase_ratio``, placed uniformly inside."""
+    n, _, h, w = shape
+    erased = torch.rand(n, generator=g) < recipe.erase
+    area = _uniform(n, *recipe.erase_area, g) * h * w
+    ratio = torch.exp(_uniform(n, math.log(recipe.erase_ratio[0]), math.log(recipe.erase_ratio[1]), g))
+    eh = torch.sqrt(area * ratio).round().clamp(1, h)
+    ew = torch.sqrt(area / ratio).round().clamp(1, w)
+    top = (torch.rand(n, generator=g) * (h - eh + 1)).floor()
+    left = (torch.rand(n, generator=g) * (w - ew + 1)).floor()
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+              & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)))
+    return (inside & erased.view(n, 1, 1))[:, None]
 
 
 #: Ten-crop test-time augmentation: the side of each crop, as a fraction of the image side

@@ -83,8 +83,13 @@ def _weighted_softmax(class_counts: Sequence[int], reduction: str) -> WeightedSo
 
 
 @register("softmax")
-def _softmax(*, class_counts, num_classes, embedding_dim=None, reduction="mean"):
-    return LogitLossSetting("softmax", {"softmax": CrossEntropyLoss(reduction)}, reduction)
+def _softmax(*, class_counts, num_classes, embedding_dim=None, reduction="mean",
+             label_smoothing: float = 0.0):
+    """Softmax cross-entropy; ``label_smoothing`` (not in either paper) is recorded only when
+    set, so the papers' softmax runs describe themselves as before."""
+    hparams = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
+    return LogitLossSetting("softmax", {"softmax": CrossEntropyLoss(reduction, label_smoothing)},
+                            reduction, hparams)
 
 
 @register("weighted_softmax")

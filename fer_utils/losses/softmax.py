@@ -19,13 +19,19 @@ def true_class_log_prob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
 
 
 def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor,
-                       reduction: str = "mean") -> torch.Tensor:
+                       reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     r"""Softmax cross-entropy :math:`L = -\sum_i \log p_{i, y_i}` (``mean`` divides by m).
+
+    With label smoothing :math:`\varepsilon` (Szegedy et al., 2016; not in either paper) the
+    target is :math:`1 - \varepsilon` on the true class plus :math:`\varepsilon / K` on every
+    class: :math:`-\sum_i [(1 - \varepsilon) \log p_{i, y_i} + \frac{\varepsilon}{K}
+    \sum_k \log p_{i, k}]`.
 
     Args:
         logits: unnormalised scores, shape ``(m, K)``.
         targets: class indices, shape ``(m,)``.
         reduction: ``"sum"`` (as the papers print) or ``"mean"``.
+        label_smoothing: :math:`\varepsilon` in [0, 1).
 
     Returns:
         Scalar loss.
@@ -35,7 +41,13 @@ def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor,
         >>> round(cross_entropy_loss(logits, torch.tensor([0, 2])).item(), 4)
         0.8606
     """
-    return reduce_loss(-true_class_log_prob(logits, targets), check_reduction(reduction))
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    nll = -true_class_log_prob(logits, targets)
+    if label_smoothing:
+        uniform = -F.log_softmax(logits, dim=1).mean(dim=1)
+        nll = (1 - label_smoothing) * nll + label_smoothing * uniform
+    return reduce_loss(nll, check_reduction(reduction))
 
 
 def weighted_softmax_loss(logits: torch.Tensor, targets: torch.Tensor,
@@ -75,12 +87,13 @@ def weighted_softmax_loss(logits: torch.Tensor, targets: torch.Tensor,
 class CrossEntropyLoss(nn.Module):
     """Module twin of :func:`cross_entropy_loss`."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction, REDUCTIONS)
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return cross_entropy_loss(logits, targets, self.reduction)
+        return cross_entropy_loss(logits, targets, self.reduction, self.label_smoothing)
 
 
 class WeightedSoftmaxLoss(nn.Module):
