@@ -248,7 +248,8 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         freeze_stages=p.get("FREEZE_STAGES", False),
                         reduction=p.get("REDUCTION", "mean"),
                         weighted_reduction=p.get("WEIGHTED_REDUCTION", "mean"),
-                        schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}))
+                        schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}),
+                        loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

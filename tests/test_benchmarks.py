@@ -88,3 +88,31 @@ def test_backbone_throughput_grid_runs_every_cell(tmp_path):
     assert {(r["frozen_stages_1_3"], r["mode"]) for r in rows} == {(False, "fp32"), (False, "bf16"),
                                                                    (True, "fp32"), (True, "bf16")}
     assert all(r["img_per_s"] > 0 for r in rows)
+
+
+def test_recipe_search_trains_candidates_and_ranks_them_on_validation(tmp_path):
+    import yaml
+    search = _load("recipe_search")
+    base = {"DATASET": "synthetic", "DATA_PARAMS": {"n_train": 80, "n_test_per_class": 4},
+            "IMAGE_SIZE": 32, "IN_CHANS": 1, "BACKBONES": ["resnet18"], "LOSSES": ["softmax"],
+            "EPOCHS": 1, "BATCH_SIZE": 16, "BOOTSTRAP": 0, "SCHEDULE": "onecycle"}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = {"base": str(tmp_path / "base.yaml"), "runs_dir": str(tmp_path / "runs"),
+            "candidates": {"plain": None,
+                           "half_erase_ls": {"BACKBONES": ["resnet18_half_s1"], "AUGMENTATION": "w_erase",
+                                             "LOSS_PARAMS": {"softmax": {"label_smoothing": 0.1}}}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "t.csv"
+    assert search.main(["--file", str(tmp_path / "c.yaml"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert sorted(table.candidate) == ["half_erase_ls", "plain"]
+    assert list(table.best_val_accuracy) == sorted(table.best_val_accuracy, reverse=True)
+    run = tmp_path / "runs" / "half_erase_ls"
+    metrics = json.loads(next(run.glob("*/metrics.json")).read_text())
+    assert metrics["backbone"] == "resnet18_half_s1"
+    assert metrics["loss_settings"][0]["label_smoothing"] == 0.1
+    # a typo in a candidate is refused before anything trains
+    spec["candidates"]["typo"] = {"EPOCH": 3}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ValueError, match="candidate typo: unknown parameter"):
+        search.main(["--file", str(tmp_path / "c.yaml"), "--only", "plain", "--out", str(out)])

@@ -1,0 +1,116 @@
+"""Screen FER2013 training recipes by accuracy per CPU-minute (issue 17), choosing on validation.
+
+    python benchmarks/recipe_search.py                          # every candidate of the file
+    python benchmarks/recipe_search.py --only resnet18_half_s1  # some of them
+    python benchmarks/recipe_search.py --report                 # only the table of finished ones
+
+Each candidate is a set of notebook-10 parameters laid over a base recipe (both in
+``benchmarks/fer2013_recipes.yaml``), trained as one run into ``<runs_dir>/<candidate>/``
+(interrupted runs resume, finished ones are read). The table ranks candidates by their
+**validation** accuracy (the held-out part of train): PublicTest accuracy is printed beside it,
+monitored after every epoch for the time-to-accuracy curves, and never used to choose. A
+one-cycle schedule anneals over the epochs it is given, so candidates are compared at equal
+budgets (the file's EPOCHS are sized so that each takes about the same training minutes);
+the table records what each actually took. Run it on an otherwise quiet machine: the
+minutes are the measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
+from fer_utils.training import run_dir_of, train_run  # noqa: E402
+
+DEFAULT_FILE = ROOT / "benchmarks" / "fer2013_recipes.yaml"
+DEFAULT_OUT = ROOT / "results" / "benchmarks" / "fer2013_recipes.csv"
+
+
+def candidate_params(spec: dict, name: str) -> dict:
+    """The notebook-10 parameters of one candidate: base, then its overrides, then its own
+    runs folder and test monitoring (for the curves)."""
+    base = yaml.safe_load((ROOT / spec["base"]).read_text())
+    overrides = spec["candidates"][name] or {}
+    unknown = sorted(set(overrides) - set(base) - OPTIONAL_PARAMETERS)
+    if unknown:
+        raise ValueError(f"candidate {name}: unknown parameter(s) {', '.join(unknown)}")
+    return {**base, **overrides, "RUNS_DIR": f"{spec['runs_dir']}/{name}", "MONITOR_TEST": True}
+
+
+#: Notebook-10 parameters a candidate may set although the base recipe leaves them default.
+OPTIONAL_PARAMETERS = {"AUGMENTATION", "LOSS_PARAMS", "WEIGHT_DECAY", "NORMALIZATION", "LR_STEP",
+                       "PRETRAINED", "FREEZE_STAGES"}
+
+
+def summary(name: str, run_dir: Path, params: dict) -> dict:
+    """One row of the table from a finished run: budget, throughput, validation-chosen result."""
+    curve = pd.read_csv(run_dir / "metrics.csv")
+    final = json.loads((run_dir / "metrics.json").read_text())
+    n_train = final["split_info"]["n_train"]
+    minutes = float(curve["elapsed_s"].iloc[-1]) / 60
+    return {
+        "candidate": name,
+        "backbone": params["BACKBONES"][0],
+        "augmentation": params.get("AUGMENTATION", "w"),
+        "loss_params": json.dumps(params.get("LOSS_PARAMS", {})),
+        "tta": params.get("TTA", "none"),
+        "epochs": len(curve),
+        "train_minutes": round(minutes, 1),
+        "train_img_per_s": round(n_train * len(curve) / float(curve["elapsed_s"].iloc[-1]), 1),
+        "best_val_accuracy": round(100 * final["val"]["accuracy"], 2),
+        "best_epoch": final["best_epoch"] + 1,
+        "test_accuracy_of_best_val_epoch": round(100 * final["test"]["accuracy"], 2),
+        "test_accuracy_last_epoch_monitored": round(100 * float(curve["monitor_test_accuracy"].iloc[-1]), 2),
+        "run": str(run_dir.relative_to(ROOT)) if run_dir.is_relative_to(ROOT) else str(run_dir),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--file", default=str(DEFAULT_FILE), help="base recipe and candidates (YAML)")
+    p.add_argument("--only", nargs="+", help="candidates to train (default: all of the file)")
+    p.add_argument("--report", action="store_true", help="train nothing; tabulate finished candidates")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="CSV table of the finished candidates")
+    args = p.parse_args(argv)
+    spec = yaml.safe_load(Path(args.file).read_text())
+    names = list(spec["candidates"])
+    for name in args.only or []:
+        if name not in names:
+            raise ValueError(f"unknown candidate {name!r}; the file has {', '.join(names)}")
+    # every candidate is checked before any trains: a typo in the last must not wait hours
+    params = {name: candidate_params(spec, name) for name in names}
+    configs = {name: paper_w_configs_from_parameters(params[name]) for name in names}
+    for name, found in configs.items():
+        if len(found) != 1:
+            raise ValueError(f"candidate {name} defines {len(found)} runs; a candidate is one run")
+    rows = []
+    for name in names:
+        run_dir = run_dir_of(configs[name][0])
+        if not args.report and (args.only is None or name in args.only):
+            print(f"[recipes] {name}: {json.dumps(spec['candidates'][name] or {})}", flush=True)
+            run_dir = train_run(configs[name][0], progress=True)
+        if (run_dir / "metrics.json").exists():
+            rows.append(summary(name, run_dir, params[name]))
+    if not rows:
+        print("[recipes] no finished candidate yet")
+        return 0
+    table = pd.DataFrame(rows).sort_values("best_val_accuracy", ascending=False)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.drop(columns=["run"]).to_string(index=False))
+    print(f"[recipes] ranked by validation accuracy (PublicTest shown, never used to choose); "
+          f"table: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from fer_utils.cli import run
+    sys.exit(run(main, prog=f"benchmarks/{Path(__file__).name}"))
