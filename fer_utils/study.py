@@ -70,7 +70,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  freeze_stages: bool = False, reduction: str = "mean",
                  weighted_reduction: str | None = None,
                  loss_params: dict | None = None, schedule: str = "step",
-                 seeds_per_loss: dict | None = None) -> list[RunConfig]:
+                 seeds_per_loss: dict | None = None,
+                 scratch_seeds_per_loss: dict | None = None) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -82,20 +83,29 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     ``schedule`` is paper W's ``step`` (x ``gamma`` every ``step_size`` epochs) or any
     other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets).
     ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
-    a paired test compares); other losses use ``seeds``.
+    a paired test compares); other losses use ``seeds``. ``scratch_seeds_per_loss`` does the
+    same for the scratch rows of a backbone that also has pre-trained rows (a cheaper
+    ablation beside them); losses it does not name keep the pre-trained rows' seeds.
+    Pre-trained rows come first (they are paper W's results; scratch is its Table 5
+    ablation), and ``freeze_stages`` freezes only them: paper W freezes stages 1-3 while
+    fine-tuning, and frozen random layers would be random features.
     """
     configs = []
     for backbone in backbones:
-        inits = [None] + ([pretrained[backbone]] if pretrained and backbone in pretrained else [])
+        inits = ([pretrained[backbone]] if pretrained and backbone in pretrained else []) + [None]
         for init in inits:
             # Seed-major order: an interrupted grid has every loss at the first seed before
             # any loss at the second (partial results stay comparable across losses).
             seeds_of = {loss: list((seeds_per_loss or {}).get(loss, seeds)) for loss in losses}
+            if init is None and len(inits) > 1:
+                seeds_of.update({loss: list(s) for loss, s in (scratch_seeds_per_loss or {}).items()
+                                 if loss in seeds_of})
             for seed in dict.fromkeys(s for loss in losses for s in seeds_of[loss]):
                 for loss in (loss for loss in losses if seed in seeds_of[loss]):
                     v = copy.deepcopy(base)
                     v["seed"] = seed
-                    v["model"].update(backbone=backbone, head="w", freeze_stages=freeze_stages)
+                    v["model"].update(backbone=backbone, head="w",
+                                      freeze_stages=freeze_stages and init is not None)
                     if init is not None:
                         v["model"]["pretrained"] = weights_reference(init)
                     v["stages"] = [{
@@ -249,7 +259,8 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         reduction=p.get("REDUCTION", "mean"),
                         weighted_reduction=p.get("WEIGHTED_REDUCTION", "mean"),
                         schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}),
-                        loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4))
+                        loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
+                        scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

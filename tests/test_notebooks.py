@@ -77,7 +77,7 @@ def test_every_study_dataset_has_parameter_files():
 
 @pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "fer2013_tta60", "fer2013_gpu",
                                      "ckplus48", "ckplus48_gpu", "ckplus48_transfer", "ckplus48_imagenet",
-                                     "affectnet", "oulu_casia"])
+                                     "fer2013_imagenet", "affectnet", "oulu_casia"])
 def test_full_run_parameter_files_build_valid_run_configs(dataset):
     """The grids the pipeline would train validate without reading any image."""
     import yaml
@@ -98,6 +98,12 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
         else:
             configs = study.paper_f_configs_from_parameters(p)
         assert configs
+        if dataset == "fer2013_imagenet":  # issue 18: >= 3 seeds pre-trained, 1 or 3 scratch
+            pre = [c for c in configs if c.model.pretrained]
+            assert len(pre) == 18 and all(c.model.freeze_stages for c in pre)
+            scratch = [c for c in configs if not c.model.pretrained]
+            assert len(scratch) == 10 and not any(c.model.freeze_stages for c in scratch)
+            assert configs[:len(pre)] == pre  # pre-trained rows train first
 
 
 def test_nbval_sanitize_rules_replace_timings_and_addresses_only():

@@ -12,6 +12,25 @@ def test_paper_w_grid_is_seed_major_with_per_loss_seeds_and_schedule():
     assert [c.seed for c in configs] == [0, 0, 1, 2]
 
 
+def test_paper_w_grid_puts_pretrained_rows_first_and_gives_scratch_rows_their_own_seeds(tmp_path):
+    weights = tmp_path / "weights.pth"
+    import torch
+    torch.save({"fc.weight": torch.zeros(1)}, weights)
+    base = study.base_config(dataset="synthetic", image_size=32)
+    configs = study.paper_w_grid(base, backbones=["resnet18"], losses=["softmax", "focal"], seeds=[0, 1],
+                                 pretrained={"resnet18": str(weights)},
+                                 scratch_seeds_per_loss={"focal": [0], "absent": [5]})
+    assert [c.name for c in configs] == [
+        "W-resnet18-pretrained-softmax-seed0", "W-resnet18-pretrained-focal-seed0",
+        "W-resnet18-pretrained-softmax-seed1", "W-resnet18-pretrained-focal-seed1",
+        "W-resnet18-scratch-softmax-seed0", "W-resnet18-scratch-focal-seed0",
+        "W-resnet18-scratch-softmax-seed1"]
+    # without pre-trained rows the scratch rows are the grid and keep SEEDS / SEEDS_PER_LOSS
+    alone = study.paper_w_grid(base, backbones=["resnet18"], losses=["focal"], seeds=[0, 1],
+                               scratch_seeds_per_loss={"focal": [0]})
+    assert [c.seed for c in alone] == [0, 1]
+
+
 def _sgd_steps(loss_name: str, loss_params: dict, lr: float, weight_decay: float,
                steps: int = 6) -> list:
     """Weights of a small float64 net after a few SGD-with-momentum steps of one loss
@@ -127,7 +146,8 @@ def test_paper_w_grid_follows_paper_w_protocol(tmp_path):
     for cfg in configs:
         (stage,) = cfg.stages
         pre = "-pretrained-" in cfg.name
-        assert cfg.model.head == "w" and cfg.model.freeze_stages
+        # stages 1-3 frozen while fine-tuning only: frozen random layers are random features
+        assert cfg.model.head == "w" and cfg.model.freeze_stages == pre
         assert bool(cfg.model.pretrained) == pre
         assert stage.lr == (0.001 if pre else 0.01)  # paper W: 1e-3 pre-trained, 1e-2 scratch
         assert (stage.epochs, stage.schedule, stage.step_size, stage.gamma) == (20, "step", 10, 0.5)
