@@ -11,8 +11,10 @@ Each candidate is a set of notebook-10 parameters laid over a base recipe (both 
 monitored after every epoch for the time-to-accuracy curves, and never used to choose. A
 one-cycle schedule anneals over the epochs it is given, so candidates are compared at equal
 budgets (the file's EPOCHS are sized so that each takes about the same training minutes);
-the table records what each actually took. Run it on an otherwise quiet machine: the
-minutes are the measurement.
+the table records what each actually took (epoch times: training and validation, as
+``time_to_accuracy.py`` counts them). One seed per candidate: a screen, so differences
+within the seed spread (about a point) do not separate candidates. Run it on an otherwise
+quiet machine: the minutes are the measurement.
 """
 from __future__ import annotations
 
@@ -63,8 +65,9 @@ def summary(name: str, run_dir: Path, params: dict) -> dict:
         "loss_params": json.dumps(params.get("LOSS_PARAMS", {})),
         "tta": params.get("TTA", "none"),
         "epochs": len(curve),
-        "train_minutes": round(minutes, 1),
-        "train_img_per_s": round(n_train * len(curve) / float(curve["elapsed_s"].iloc[-1]), 1),
+        # epoch times include validation (with the recipe's TTA), as time_to_accuracy.py counts
+        "minutes_train_and_val": round(minutes, 1),
+        "train_img_per_s_incl_val": round(n_train * len(curve) / float(curve["elapsed_s"].iloc[-1]), 1),
         "best_val_accuracy": round(100 * final["val"]["accuracy"], 2),
         "best_epoch": final["best_epoch"] + 1,
         "test_accuracy_of_best_val_epoch": round(100 * final["test"]["accuracy"], 2),

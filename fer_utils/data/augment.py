@@ -89,12 +89,16 @@ def _flip_signs(n: int, p: float, g: torch.Generator) -> torch.Tensor:
     return torch.where(torch.rand(n, generator=g) < p, -1.0, 1.0)
 
 
-def random_affine_params(n: int, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
-    """Draw ``n`` affine matrices (n, 2, 3), on the CPU from the CPU generator ``g``, mapping
-    output to input normalised coordinates."""
+def _check_cpu(g: torch.Generator) -> None:
     if g.device.type != "cpu":
         raise ValueError(f"augmentation draws from a CPU generator (the same draws on every "
                          f"device), got one on {g.device}")
+
+
+def random_affine_params(n: int, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
+    """Draw ``n`` affine matrices (n, 2, 3), on the CPU from the CPU generator ``g``, mapping
+    output to input normalised coordinates."""
+    _check_cpu(g)
     area = _uniform(n, *recipe.crop_area, g)
     log_r = _uniform(n, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), g)
     ratio = torch.exp(log_r)
@@ -138,6 +142,7 @@ def random_erase_masks(shape, recipe: AugmentRecipe, g: torch.Generator) -> torc
     """Boolean masks (n, 1, h, w), drawn on the CPU from ``g``: with probability
     ``recipe.erase`` one rectangle per image, area a fraction of the image drawn uniformly
     from ``erase_area``, aspect ratio log-uniform in ``erase_ratio``, placed uniformly inside."""
+    _check_cpu(g)
     n, _, h, w = shape
     erased = torch.rand(n, generator=g) < recipe.erase
     area = _uniform(n, *recipe.erase_area, g) * h * w
