@@ -100,7 +100,7 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
     lines = [
         f"# {title or 'FER model ' + run_dir.name}", "",
         f"- **Weights:** `{WEIGHTS}` ({weights.stat().st_size / 2**20:.1f} MiB, "
-        f"{'float16' if next(iter(_dtypes(weights))) == 'F16' else 'float32'}), "
+        f"{'float16' if 'F16' in _dtypes(weights) else 'float32'}), "
         f"loaded without pickle by `evaluate`, `predict` and `model.pretrained`.",
         f"- **Architecture:** {model['backbone']} (head `{model.get('head')}`), "
         f"{data['image_size']} px, {data.get('in_chans')} channel(s), normalisation `{data.get('normalization')}`, "

@@ -33,7 +33,7 @@ def model_and_images(paths: list[str | Path]) -> tuple[Path, list[str | Path]]:
     from ..model_folder import SHIPPED, is_model_folder
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:  # a mistyped model folder must not be reported as "no model shipped"
-        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+        raise FileNotFoundError(f"no such image or folder: {', '.join(missing)}")
     first = Path(paths[0])
     if first.is_dir() and (first / "config.yaml").is_file():
         if len(paths) == 1:
