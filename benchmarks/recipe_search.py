@@ -36,10 +36,9 @@ DEFAULT_FILE = ROOT / "benchmarks" / "fer2013_recipes.yaml"
 DEFAULT_OUT = ROOT / "results" / "benchmarks" / "fer2013_recipes.csv"
 
 
-def candidate_params(spec: dict, name: str) -> dict:
-    """The notebook-10 parameters of one candidate: base, then its overrides, then its own
-    runs folder and test monitoring (for the curves)."""
-    base = yaml.safe_load((ROOT / spec["base"]).read_text())
+def candidate_params(spec: dict, base: dict, name: str) -> dict:
+    """The notebook-10 parameters of one candidate: ``base`` (the file's base recipe), then its
+    overrides, then its own runs folder and test monitoring (for the curves)."""
     overrides = spec["candidates"][name] or {}
     unknown = sorted(set(overrides) - set(base) - OPTIONAL_PARAMETERS)
     if unknown:
@@ -57,7 +56,7 @@ def summary(name: str, run_dir: Path, params: dict) -> dict:
     curve = pd.read_csv(run_dir / "metrics.csv")
     final = json.loads((run_dir / "metrics.json").read_text())
     n_train = final["split_info"]["n_train"]
-    minutes = float(curve["elapsed_s"].iloc[-1]) / 60
+    seconds = float(curve["elapsed_s"].iloc[-1])
     return {
         "candidate": name,
         "backbone": params["BACKBONES"][0],
@@ -66,8 +65,8 @@ def summary(name: str, run_dir: Path, params: dict) -> dict:
         "tta": params.get("TTA", "none"),
         "epochs": len(curve),
         # epoch times include validation (with the recipe's TTA), as time_to_accuracy.py counts
-        "minutes_train_and_val": round(minutes, 1),
-        "train_img_per_s_incl_val": round(n_train * len(curve) / float(curve["elapsed_s"].iloc[-1]), 1),
+        "minutes_train_and_val": round(seconds / 60, 1),
+        "train_img_per_s_incl_val": round(n_train * len(curve) / seconds, 1),
         "best_val_accuracy": round(100 * final["val"]["accuracy"], 2),
         "best_epoch": final["best_epoch"] + 1,
         "test_accuracy_of_best_val_epoch": round(100 * final["test"]["accuracy"], 2),
@@ -89,7 +88,8 @@ def main(argv=None) -> int:
         if name not in names:
             raise ValueError(f"unknown candidate {name!r}; the file has {', '.join(names)}")
     # every candidate is checked before any trains: a typo in the last must not wait hours
-    params = {name: candidate_params(spec, name) for name in names}
+    base = yaml.safe_load((ROOT / spec["base"]).read_text())
+    params = {name: candidate_params(spec, base, name) for name in names}
     configs = {name: paper_w_configs_from_parameters(params[name]) for name in names}
     for name, found in configs.items():
         if len(found) != 1:

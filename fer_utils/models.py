@@ -74,21 +74,21 @@ class BackboneSpec:
     patch: Callable[[nn.Module], None] | None = None
 
 
+#: A timm ResNet's stages 1-3: stem + first two residual stages.
+RESNET_EARLY_STAGES = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")
+
 BACKBONES: dict[str, BackboneSpec] = {
     # legacy_seresnet50 computes the VGGFace2 SE-ResNet-50's function; drop_rate
     # defaults to 0.2 in timm, which the port does not have.
     "seresnet50": BackboneSpec("legacy_seresnet50", ("layer0", "pool0", "layer1", "layer2"),
                                timm_kwargs=(("drop_rate", 0.0),)),
-    "resnet50": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    "resnet50": BackboneSpec("resnet50", RESNET_EARLY_STAGES),
     # timm resnet50 in the VGGFace2 ResNet-50 port's layout, for resnet50_*_weight.pkl.
-    "resnet50_vggface2": BackboneSpec("resnet50", ("conv1", "bn1", "act1", "maxpool", "layer1",
-                                                   "layer2"), patch=vggface2_resnet_layout),
-    "resnet18": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")),
+    "resnet50_vggface2": BackboneSpec("resnet50", RESNET_EARLY_STAGES, patch=vggface2_resnet_layout),
+    "resnet18": BackboneSpec("resnet18", RESNET_EARLY_STAGES),
     # Candidates of the FER2013-at-speed issue (17); no pretrained weights fit their stem.
-    "resnet18_s1": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2"),
-                                patch=full_resolution_stem),
-    "resnet18_half_s1": BackboneSpec("resnet18", ("conv1", "bn1", "act1", "maxpool", "layer1",
-                                                  "layer2"),
+    "resnet18_s1": BackboneSpec("resnet18", RESNET_EARLY_STAGES, patch=full_resolution_stem),
+    "resnet18_half_s1": BackboneSpec("resnet18", RESNET_EARLY_STAGES,
                                      timm_kwargs=(("channels", (32, 64, 128, 256)),),
                                      patch=full_resolution_stem),
     # Inception-v3's stem and its first Inception block group (Mixed_5*) play the
