@@ -2,6 +2,9 @@
 
     python benchmarks/time_to_accuracy.py                  # configs/fer2013_long
     python benchmarks/time_to_accuracy.py --config configs/fer2013_long/10_finetune_per_loss.yaml
+    python benchmarks/time_to_accuracy.py --config configs/fer2013_fast/10_finetune_per_loss.yaml \
+        --compare results/fer2013/headline/runs/W-resnet18-scratch-softmax-seed0 \
+        --figure results/benchmarks/time_to_accuracy_cpu.png   # + the curves beside another run
 
 Trains the recipe's run (or resumes it, or reads it when finished: it is the same run
 directory the pipeline writes) and prints the training wall-clock at which PublicTest
@@ -52,6 +55,9 @@ def main(argv=None) -> int:
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="a notebook-10 parameter file")
     p.add_argument("--targets", type=float, nargs="+", default=[0.65, 0.68, 0.70])
     p.add_argument("--no-train", action="store_true", help="only report an existing run")
+    p.add_argument("--compare", nargs="*", default=[], metavar="RUN_DIR",
+                   help="finished runs (local or published) drawn beside this one in --figure")
+    p.add_argument("--figure", help="PNG of accuracy vs training minutes (needs the run's metrics.csv)")
     args = p.parse_args(argv)
     params = yaml.safe_load(Path(args.config).read_text())
     configs = paper_w_configs_from_parameters(params)
@@ -73,7 +79,26 @@ def main(argv=None) -> int:
     if final:
         print(f"selected model (best validation epoch {final['best_epoch'] + 1}): PublicTest accuracy "
               f"{100 * final['test']['accuracy']:.2f}%, training time {final['train_time_s'] / 60:.1f} min")
+    if args.figure:
+        save_curves([run_dir, *args.compare], Path(args.figure), target=max(args.targets))
+        print(f"figure: {args.figure}")
     return 0
+
+
+def recipe_label(run_dir: Path) -> str:
+    """``backbone, N epochs`` from a run's config.yaml (the legend of the figure)."""
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    return f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
+
+
+def save_curves(run_dirs: list, out: Path, target: float) -> None:
+    from fer_utils import io as fio
+    from fer_utils.plots import time_to_accuracy
+    missing = [str(r) for r in run_dirs if not (Path(r) / "metrics.csv").is_file()]
+    if missing:
+        raise FileNotFoundError(f"no metrics.csv in {', '.join(missing)}")
+    curves = {recipe_label(Path(r)): pd.read_csv(Path(r) / "metrics.csv") for r in run_dirs}
+    fio.save_figure(out, time_to_accuracy(curves, target=target))
 
 
 if __name__ == "__main__":

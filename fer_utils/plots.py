@@ -66,6 +66,29 @@ def learning_curves(run_dirs: Sequence[str | Path], labels: Sequence[str] | None
     return fig
 
 
+def time_to_accuracy(curves: dict[str, pd.DataFrame], target: float = 0.70, budget_min: float = 60.0):
+    """Accuracy against training minutes, one line per recipe (``metrics.csv`` of a run trained
+    with ``MONITOR_TEST``): PublicTest accuracy solid, validation dashed, the epoch chosen on
+    validation circled. The test curve is shown, never used to choose."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (label, df) in enumerate(curves.items()):
+        if "monitor_test_accuracy" not in df:
+            raise ValueError(f"{label}: no monitor_test_accuracy column (train with MONITOR_TEST: true)")
+        color, minutes = f"C{i}", df["elapsed_s"] / 60
+        ax.plot(minutes, 100 * df["monitor_test_accuracy"], color=color, marker=".", label=f"{label}: PublicTest")
+        ax.plot(minutes, 100 * df["val_accuracy"], color=color, ls="--", lw=1, label=f"{label}: validation")
+        best = df.index[df["epoch"] == df["best_epoch"].iloc[-1]][-1]  # the loop's own choice
+        ax.scatter(minutes[best], 100 * df["monitor_test_accuracy"][best], s=90, facecolors="none",
+                   edgecolors=color, zorder=3)
+    ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
+    ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
+           title="FER2013: accuracy per CPU-minute (circle: epoch chosen on validation)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrices(matrices: Sequence[np.ndarray], titles: Sequence[str],
                        class_names: Sequence[str], normalize: bool = True):
     """Row-normalised confusion matrices side by side (paper W Fig. 6, paper F Figs. 3/5)."""

@@ -35,6 +35,36 @@ def test_time_to_targets_refuses_a_run_without_monitoring(tmp_path):
         tta.time_to_targets(tmp_path / "m.csv", [0.65])
 
 
+def _monitored_run(folder, backbone, best_epoch, test_acc):
+    folder.mkdir()
+    pd.DataFrame({"epoch": [0, 1, 2], "elapsed_s": [60.0, 120.0, 180.0], "val_accuracy": [0.5, 0.6, 0.55],
+                  "monitor_test_accuracy": test_acc, "best_epoch": [0, 1, best_epoch]}
+                 ).to_csv(folder / "metrics.csv", index=False)
+    (folder / "config.yaml").write_text(f"model: {{backbone: {backbone}}}\nstages: [{{epochs: 3}}]\n")
+    return folder
+
+
+def test_the_figure_circles_the_epoch_chosen_on_validation_and_refuses_unmonitored_runs(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    tta = _load("time_to_accuracy")
+    ours = _monitored_run(tmp_path / "a", "resnet18_half_s1", 1, [0.4, 0.62, 0.71])
+    old = _monitored_run(tmp_path / "b", "resnet18", 1, [0.3, 0.5, 0.52])
+    tta.save_curves([ours, old], tmp_path / "f.png", target=0.70)
+    assert (tmp_path / "f.png").stat().st_size > 0
+    from fer_utils.plots import time_to_accuracy
+    fig = time_to_accuracy({tta.recipe_label(ours): pd.read_csv(ours / "metrics.csv")})
+    circled = fig.axes[0].collections[0].get_offsets()
+    # epoch 2 (index 1) was chosen, not the last epoch with the best test accuracy
+    assert circled.tolist() == [[2.0, 62.0]]
+    assert fig.axes[0].get_legend_handles_labels()[1][0] == "resnet18_half_s1, 3 epochs: PublicTest"
+    pd.DataFrame({"epoch": [0], "elapsed_s": [1.0], "val_accuracy": [0.5]}).to_csv(tmp_path / "a" / "metrics.csv")
+    with pytest.raises(ValueError, match="MONITOR_TEST"):
+        tta.save_curves([ours], tmp_path / "g.png", target=0.70)
+    with pytest.raises(FileNotFoundError, match="no metrics.csv"):
+        tta.save_curves([tmp_path / "absent"], tmp_path / "h.png", target=0.70)
+    plt.close("all")
+
+
 @pytest.mark.slow
 def test_throughput_benchmark_runs_naive_and_ours(tmp_path):
     bench = _load("throughput")
