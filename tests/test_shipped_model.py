@@ -1,0 +1,72 @@
+"""The model the project ships (``results/models/fer2013``): in every clone, small, loaded
+without unpickling anything, used by ``predict`` when no model is named, and scoring on
+PublicTest exactly what its card and metrics say (so fp16 weights did not change a prediction)."""
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from fer_utils import model_folder
+from fer_utils.__main__ import main
+from fer_utils.data.fer2013 import CLASS_NAMES
+from fer_utils.data.synthetic import make_synthetic_faces
+from fer_utils.training.evaluate import evaluate_run
+
+SHIPPED = model_folder.SHIPPED
+DATA = Path(os.environ.get("FER_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
+FER = DATA / "fer2013"
+
+
+@pytest.fixture
+def no_pickle(monkeypatch):
+    """Any unpickling (torch.load included) fails the test."""
+    def refuse(*a, **k):
+        raise AssertionError("the shipped model was unpickled")
+    for owner, name in ((pickle, "Unpickler"), (pickle, "load"), (torch, "load")):
+        monkeypatch.setattr(owner, name, refuse)
+
+
+def test_the_shipped_folder_is_complete_small_and_a_fer2013_model():
+    assert model_folder.is_model_folder(SHIPPED), f"{SHIPPED} is not a model folder"
+    assert (SHIPPED / model_folder.WEIGHTS).stat().st_size <= 25 * 2**20
+    card = (SHIPPED / model_folder.CARD).read_text()
+    assert "## Known limits" in card and "never on the test split" in card
+    cfg = yaml.safe_load((SHIPPED / "config.yaml").read_text())
+    assert cfg["data"]["dataset"] == "fer2013"
+    test = json.loads((SHIPPED / "metrics.json").read_text())["test"]
+    assert tuple(test["class_names"]) == CLASS_NAMES
+    assert f"Accuracy {100 * test['accuracy']:.2f} [" in card
+
+
+@pytest.mark.slow
+def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys, no_pickle):
+    face = make_synthetic_faces(1, size=96, seed=11).images[0].transpose(1, 2, 0)
+    path = tmp_path / "face.png"
+    Image.fromarray(face).save(path)
+    assert main(["predict", str(path), "--no-detect"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["image"] == str(path) and len(record["faces"]) == 1
+    probs = record["faces"][0]["probabilities"]
+    assert tuple(probs) == CLASS_NAMES
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+    assert record["faces"][0]["expression"] == max(probs, key=probs.get)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not FER.is_dir(), reason=f"{FER} not present")
+@pytest.mark.filterwarnings("ignore:.*PrivateTest")
+def test_the_shipped_model_scores_its_published_publictest_result(no_pickle):
+    published = json.loads((SHIPPED / "metrics.json").read_text())["test"]
+    result = evaluate_run(SHIPPED, dataset="fer2013", root=str(FER), split="test", bootstrap=0)
+    assert result["n"] == published["n"] == 3_589
+    # the same predictions as the run it was exported from: the same confusion matrix
+    np.testing.assert_array_equal(result["confusion_matrix"], published["confusion_matrix"])
