@@ -1,14 +1,13 @@
 """Model folders (`python -m fer_utils export`): safetensors weights that evaluate, predict and
 model.pretrained read like the run they came from, without unpickling anything."""
 import json
-import pickle
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from tiny_runs import tiny_overrides
+from tiny_runs import forbid_unpickling, tiny_overrides
 from fer_utils import model_folder
 from fer_utils.__main__ import main
 from fer_utils.config import load_config
@@ -33,21 +32,12 @@ def folder(run, tmp_path_factory):
     return out
 
 
-def _no_pickle(monkeypatch):
-    """Any unpickling (torch.load included) fails the test."""
-    def refuse(*a, **k):
-        raise AssertionError("a model folder was unpickled")
-    monkeypatch.setattr(pickle, "Unpickler", refuse)
-    monkeypatch.setattr(pickle, "load", refuse)
-    monkeypatch.setattr(torch, "load", refuse)
-
-
 def test_the_folder_evaluates_like_the_run_without_unpickling(run, folder, monkeypatch):
     before = evaluate_run(run, bootstrap=0)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [model_folder.WEIGHTS, model_folder.CARD, *model_folder.RUN_FILES])
     assert not (folder / "checkpoints").exists()
-    _no_pickle(monkeypatch)
+    forbid_unpickling(monkeypatch)
     after = evaluate_run(folder, bootstrap=0)
     for m in ("accuracy", "f1", "balanced_accuracy"):
         assert after[m] == before[m]
@@ -106,7 +96,7 @@ def test_a_model_folder_initialises_a_new_model(run, folder, monkeypatch):
     """model.pretrained: <model folder> transfers the backbone as a run directory does."""
     from fer_utils.models import create_model
     _, trained = load_run(run)
-    _no_pickle(monkeypatch)
+    forbid_unpickling(monkeypatch)
     fresh = create_model("resnet18", 5, head="f", pretrained=str(folder))
     assert fresh.pretrained_report.format == "run"
     for k, v in trained.backbone.state_dict().items():

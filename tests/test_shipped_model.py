@@ -1,16 +1,15 @@
 """The model the project ships (``results/models/fer2013``): in every clone, small, loaded
 without unpickling anything, used by ``predict`` when no model is named, and scoring on
-PublicTest exactly what its card and metrics say (so fp16 weights did not change a prediction)."""
+PublicTest exactly what its card and metrics say (so exporting the weights changed no prediction)."""
 import json
-import os
-import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
+
+from conftest import SHARED_DATA
+from tiny_runs import forbid_unpickling
 
 from fer_utils import model_folder
 from fer_utils.__main__ import main
@@ -19,17 +18,12 @@ from fer_utils.data.synthetic import make_synthetic_faces
 from fer_utils.training.evaluate import evaluate_run
 
 SHIPPED = model_folder.SHIPPED
-DATA = Path(os.environ.get("FER_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
-FER = DATA / "fer2013"
+FER = SHARED_DATA / "fer2013"
 
 
 @pytest.fixture
 def no_pickle(monkeypatch):
-    """Any unpickling (torch.load included) fails the test."""
-    def refuse(*a, **k):
-        raise AssertionError("the shipped model was unpickled")
-    for owner, name in ((pickle, "Unpickler"), (pickle, "load"), (torch, "load")):
-        monkeypatch.setattr(owner, name, refuse)
+    forbid_unpickling(monkeypatch)
 
 
 def test_the_shipped_folder_is_complete_small_and_a_fer2013_model():

@@ -9,3 +9,16 @@ def tiny_overrides(runs_dir, **extra) -> list[str]:
             "stages.0.epochs": 2, "num_threads": 2}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+def forbid_unpickling(monkeypatch) -> None:
+    """From here on, any unpickling (torch.load included) fails the test: model folders must be
+    read without it."""
+    import pickle
+
+    import torch
+
+    def refuse(*a, **k):
+        raise AssertionError("a model folder was unpickled")
+    for owner, name in ((pickle, "Unpickler"), (pickle, "load"), (torch, "load")):
+        monkeypatch.setattr(owner, name, refuse)
