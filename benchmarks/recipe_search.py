@@ -29,26 +29,26 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fer_utils.pipeline import notebook_defaults  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
 
 DEFAULT_FILE = ROOT / "benchmarks" / "fer2013_recipes.yaml"
 DEFAULT_OUT = ROOT / "results" / "benchmarks" / "fer2013_recipes.csv"
+#: The notebook whose parameters a candidate sets; its ``parameters`` cell names them all.
+NOTEBOOK = ROOT / "notebooks" / "10_finetune_per_loss.ipynb"
 
 
 def candidate_params(spec: dict, base: dict, name: str) -> dict:
     """The notebook-10 parameters of one candidate: ``base`` (the file's base recipe), then its
     overrides, then its own runs folder and test monitoring (for the curves)."""
     overrides = spec["candidates"][name] or {}
-    unknown = sorted(set(overrides) - set(base) - OPTIONAL_PARAMETERS)
+    # the same names pipeline --set accepts: a name notebook 10 lacks would be silently ignored
+    unknown = sorted(set(overrides) - set(notebook_defaults(NOTEBOOK)))
     if unknown:
-        raise ValueError(f"candidate {name}: unknown parameter(s) {', '.join(unknown)}")
+        raise ValueError(f"candidate {name}: unknown parameter(s) {', '.join(unknown)} "
+                         f"(not in {NOTEBOOK.name}'s parameters cell)")
     return {**base, **overrides, "RUNS_DIR": f"{spec['runs_dir']}/{name}", "MONITOR_TEST": True}
-
-
-#: Notebook-10 parameters a candidate may set although the base recipe leaves them default.
-OPTIONAL_PARAMETERS = {"AUGMENTATION", "LOSS_PARAMS", "WEIGHT_DECAY", "NORMALIZATION", "LR_STEP",
-                       "PRETRAINED", "FREEZE_STAGES"}
 
 
 def summary(name: str, run_dir: Path, params: dict) -> dict:
