@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from .config import TTAS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_utils",
@@ -27,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0 = none)")
     e.add_argument("--save-predictions", metavar="NPZ",
                    help="also write each image's class probabilities and ids to this .npz")
+    e.add_argument("--tta", choices=TTAS,
+                   help="test-time augmentation (default: the run's own)")
     r = sub.add_parser("predict", help="expressions of the faces in images, from a finished run or "
                                        "model folder (default: the shipped FER2013 model)")
     r.add_argument("paths", nargs="+", metavar="[MODEL] IMAGE",
@@ -66,7 +70,7 @@ def _main(argv: list[str]) -> int:
         from .training.evaluate import evaluate_run
         result = evaluate_run(args.run_dir, dataset=args.dataset, root=args.root, split=args.split,
                               device=args.device, bootstrap=args.bootstrap,
-                              save_predictions=args.save_predictions)
+                              save_predictions=args.save_predictions, tta=args.tta)
         json.dump(result, sys.stdout, indent=2)
         print()
     elif args.command == "predict":

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tiny_runs import tiny_overrides
@@ -116,3 +117,32 @@ def test_a_run_checkpoint_that_would_execute_code_is_refused(run, tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_run(hostile)
     assert not marker.exists()
+
+
+def test_evaluate_tta_option_replaces_the_runs_own(ck_folder_run, tmp_path, capsys):
+    """`evaluate --tta tencrop` on a run trained with mirror TTA: the probabilities are the
+    forward pass's over the ten views (fer_utils.training.predict with tta tencrop, itself
+    checked against views written out in test_augment), not the run's mirror average; the
+    output says which TTA it used, and an unknown one is refused in one line."""
+    from fer_utils.data import load_dataset
+    from fer_utils.training.evaluate import load_run
+    from fer_utils.training.loop import DeviceData, predict
+
+    _, run = ck_folder_run
+    probs = {}
+    for tta in ("hflip", "tencrop"):
+        saved = tmp_path / f"{tta}.npz"
+        assert main(["evaluate", str(run), "--split", "test", "--bootstrap", "0", "--tta", tta,
+                     "--save-predictions", str(saved)]) == 0
+        assert json.loads(capsys.readouterr().out)["tta"] == tta
+        probs[tta] = np.load(saved)["y_prob"]
+    assert np.abs(probs["hflip"] - probs["tencrop"]).max() > 1e-3
+    cfg, model = load_run(run)
+    cfg.tta = "tencrop"
+    data = load_dataset(cfg.data, split_seed=cfg.seed)
+    want = predict(model, DeviceData(data.test, torch.device("cpu")), cfg, torch.device("cpu"))["prob"]
+    np.testing.assert_allclose(probs["tencrop"], want.numpy(), atol=1e-6)
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", str(run), "--tta", "fivecrop"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'fivecrop'" in capsys.readouterr().err

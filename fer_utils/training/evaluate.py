@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..config import config_from_dict
+from ..config import TTAS, config_from_dict
 from ..data import load_dataset
 from ..metrics import evaluate
 from .loop import DeviceData, build_model, predict, resolve_device
@@ -38,12 +38,17 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
 
 def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
                  split: str = "test", device: str = "cpu", bootstrap: int = 1000,
-                 save_predictions: str | Path | None = None) -> dict:
+                 save_predictions: str | Path | None = None, tta: str | None = None) -> dict:
     """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``;
-    ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``."""
+    ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``; ``tta``
+    replaces the run's own test-time augmentation (e.g. ``tencrop`` for a run trained with
+    ``hflip``: compare them on ``val`` before looking at ``test``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if tta is not None and tta not in TTAS:
+        raise ValueError(f"unknown tta {tta!r}; valid: {', '.join(TTAS)}")
     cfg, model = load_run(run_dir, device)
+    cfg.tta = tta or cfg.tta
     if dataset is not None and dataset != cfg.data.dataset:
         cfg.data.dataset, cfg.data.params = dataset, {}
     if root is not None:
@@ -61,4 +66,4 @@ def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str |
         from .. import io as fio
         fio.save_npz(Path(save_predictions), {"y_true": part.labels.cpu().numpy(), "y_prob": y_prob,
                                               **getattr(data, split).groups()})
-    return {"run": str(run_dir), "dataset": cfg.data.dataset, "split": split, **result}
+    return {"run": str(run_dir), "dataset": cfg.data.dataset, "split": split, "tta": cfg.tta, **result}
