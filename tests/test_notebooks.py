@@ -116,16 +116,16 @@ def test_ckplus48_transfer_starts_from_the_shipped_model():
     strictly into the profile's network (heads excepted: CK+48 has its own classes)."""
     import torch
     import yaml
-    from safetensors.torch import load_file
+    from fer_utils import model_folder
     from fer_utils.models import create_model
     from fer_utils.study import paper_f_configs_from_parameters
     p = yaml.safe_load((ROOT / "configs" / "ckplus48_transfer" / "20_two_stage_focal.yaml").read_text())
     assert set(p["PRETRAINED"]) == set(p["BACKBONES"])
     for backbone, weights in p["PRETRAINED"].items():
-        assert (ROOT / weights / "model.safetensors").is_file(), weights
+        assert model_folder.is_model_folder(ROOT / weights), weights
         model = create_model(backbone, num_classes=7, head="f", in_chans=p["IN_CHANS"],
                              pretrained=ROOT / weights)
-        shipped = load_file(str(ROOT / weights / "model.safetensors"))
+        shipped = model_folder.read_weights(ROOT / weights)
         for name, value in model.backbone.state_dict().items():
             assert torch.equal(value, shipped[f"backbone.{name}"].to(value.dtype)), name
     configs = paper_f_configs_from_parameters(p)

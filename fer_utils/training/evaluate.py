@@ -8,6 +8,7 @@ import yaml
 
 from ..config import TTAS, config_from_dict
 from ..data import load_dataset
+from ..data.formats import check_choice
 from ..metrics import evaluate
 from .loop import DeviceData, build_model, predict, resolve_device
 
@@ -45,8 +46,8 @@ def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str |
     ``hflip``: compare them on ``val`` before looking at ``test``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    if tta is not None and tta not in TTAS:
-        raise ValueError(f"unknown tta {tta!r}; valid: {', '.join(TTAS)}")
+    if tta is not None:
+        check_choice("tta", tta, TTAS)
     cfg, model = load_run(run_dir, device)
     cfg.tta = tta or cfg.tta
     if dataset is not None and dataset != cfg.data.dataset:
