@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .choices import check_choice
+
 
 @dataclass
 class DataConfig:
@@ -225,11 +227,6 @@ def _merge(base: dict, delta: dict) -> dict:
     return out
 
 
-def _choice(what: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
-
-
 def validate_config(cfg: RunConfig) -> None:
     """Fail before any data is read on names, ranges and impossible combinations."""
     from .data import DATASETS, class_names  # late: data imports config-free modules only
@@ -238,15 +235,15 @@ def validate_config(cfg: RunConfig) -> None:
     from .models import BACKBONES, HEADS
 
     d, m = cfg.data, cfg.model
-    _choice("dataset", d.dataset, DATASETS)
-    _choice("augmentation", d.augmentation, AUGMENTATIONS)
-    _choice("normalization", d.normalization, NORMALIZATIONS)
-    _choice("data.val_from", d.val_from, VAL_FROM)
-    _choice("backbone", m.backbone, BACKBONES)
-    _choice("head", m.head, HEADS)
-    _choice("select_metric", cfg.select_metric, SELECT_METRICS)
-    _choice("precision", cfg.precision, PRECISIONS)
-    _choice("tta", cfg.tta, TTAS)
+    check_choice("dataset", d.dataset, DATASETS)
+    check_choice("augmentation", d.augmentation, AUGMENTATIONS)
+    check_choice("normalization", d.normalization, NORMALIZATIONS)
+    check_choice("data.val_from", d.val_from, VAL_FROM)
+    check_choice("backbone", m.backbone, BACKBONES)
+    check_choice("head", m.head, HEADS)
+    check_choice("select_metric", cfg.select_metric, SELECT_METRICS)
+    check_choice("precision", cfg.precision, PRECISIONS)
+    check_choice("tta", cfg.tta, TTAS)
     if m.pretrained is not None:
         from .pretrained import resolve_weights
         if not resolve_weights(m.pretrained).exists():
@@ -271,8 +268,8 @@ def validate_config(cfg: RunConfig) -> None:
     embedding_dim = m.embedding_dim if m.head == "w" else None
     for i, stage in enumerate(cfg.stages):
         where = f"stages.{i}"
-        _choice(f"{where}.loss", stage.loss, LOSSES)
-        _choice(f"{where}.schedule", stage.schedule, SCHEDULES)
+        check_choice(f"{where}.loss", stage.loss, LOSSES)
+        check_choice(f"{where}.schedule", stage.schedule, SCHEDULES)
         if stage.epochs < 1:
             raise ValueError(f"{where}.epochs must be >= 1, got {stage.epochs}")
         if stage.lr <= 0:

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import check_choice
 from .pretrained import load_pretrained, vggface2_resnet_layout
 
 HEADS = ("w", "f")
@@ -109,19 +110,14 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
-def _check_choice(kind: str, value: str, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(sorted(valid))}")
-
-
 class FERModel(nn.Module):
     """A timm backbone plus paper W's or paper F's classification head."""
 
     def __init__(self, backbone: str, num_classes: int, head: str = "w", in_chans: int = 3,
                  embedding_dim: int = 512, dropout: float = 0.5):
         super().__init__()
-        _check_choice("backbone", backbone, BACKBONES)
-        _check_choice("head", head, HEADS)
+        check_choice("backbone", backbone, BACKBONES)
+        check_choice("head", head, HEADS)
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.spec = BACKBONES[backbone]

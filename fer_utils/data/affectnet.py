@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .cache import cached_arrays
-from .formats import IMAGE_SUFFIXES, DataFormatError, DatasetSpec, check_choice
+from ..choices import check_choice
+from .formats import IMAGE_SUFFIXES, DataFormatError, DatasetSpec
 from .splits import stratified_holdout
 
 #: Expression codes 0..10; the first 8 are the classes.

@@ -17,7 +17,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from .formats import (IMAGE_SUFFIXES, DataFormatError, DatasetSpec, assign_folds, check_choice, image_files,
+from ..choices import check_choice
+from .formats import (IMAGE_SUFFIXES, DataFormatError, DatasetSpec, assign_folds, image_files,
                       match_class_folders)
 
 #: CK+ emotion codes 0..7.

@@ -20,7 +20,8 @@ import csv
 import warnings
 from pathlib import Path
 
-from .formats import DataFormatError, DatasetSpec, check_choice, image_files, match_class_folders
+from ..choices import check_choice
+from .formats import DataFormatError, DatasetSpec, image_files, match_class_folders
 
 #: CSV label order (the folder layout's alphabetical order is different).
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..choices import check_choice
 from ..paths import project_path, shared_data_root
 from .splits import assert_disjoint, subject_folds
 
@@ -75,11 +76,6 @@ def resolve_root(root: str | Path | None, default_dir: str) -> Path:
         where = "data.root" if root is not None else f"default root ($FER_DATA_ROOT or ../shared/data)/{default_dir}"
         raise FileNotFoundError(f"dataset root not found: {path} (from {where})")
     return path
-
-
-def check_choice(what: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
 
 
 def image_files(folder: Path) -> list[Path]:

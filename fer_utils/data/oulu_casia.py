@@ -14,7 +14,8 @@ import os
 import re
 from pathlib import Path
 
-from .formats import DataFormatError, DatasetSpec, assign_folds, check_choice, image_files
+from ..choices import check_choice
+from .formats import DataFormatError, DatasetSpec, assign_folds, image_files
 
 CLASS_NAMES: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 SUBJECT = re.compile(r"P\d+", re.IGNORECASE)

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 import yaml
 
+from ..choices import check_choice
 from ..config import TTAS, config_from_dict
 from ..data import load_dataset
-from ..data.formats import check_choice
 from ..metrics import evaluate
 from .loop import DeviceData, build_model, predict, resolve_device
 
