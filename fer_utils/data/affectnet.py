@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .cache import cached_arrays
 from ..choices import check_choice
+from .cache import cached_arrays
 from .formats import IMAGE_SUFFIXES, DataFormatError, DatasetSpec
 from .splits import stratified_holdout
 
@@ -178,7 +179,7 @@ def build(root: Path, layout: str = "auto", num_classes: int = 8, val_per_class:
                         "val": f"{val_per_class} per class held out of train (seed {val_seed})",
                         "test": "official validation set"}
     df.attrs["default_crop"] = "box" if layout == "csv" else "none"
-    print(f"affectnet: skipped (documented protocol) train {skip_train}, test {skip_test}")
+    print(f"affectnet: skipped (documented protocol) train {skip_train}, test {skip_test}", file=sys.stderr)
     return df
 
 

@@ -7,6 +7,7 @@ decodes it once through the cache and returns the Splits with what was done in
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +74,11 @@ def load(name: str, cfg) -> dict:
             "duplicates": duplicate_report(arrays["hashes"], parts)}
     if "no_face" in arrays and len(arrays["no_face"]):
         info["no_face_centre_cropped"] = [df["path"].iloc[i] for i in arrays["no_face"]]
-        print(f"{name}: MTCNN found no face in {len(arrays['no_face'])} images; centre-cropped (no_face='center')")
+        print(f"{name}: MTCNN found no face in {len(arrays['no_face'])} images; centre-cropped (no_face='center')",
+              file=sys.stderr)
     if info["duplicates"]:
-        print(f"{name}: exact duplicate images (content hash) {info['duplicates']}; kept, as the protocol does")
+        print(f"{name}: exact duplicate images (content hash) {info['duplicates']}; kept, as the protocol does",
+              file=sys.stderr)
     if "fold" in df:
         return {"all": Split(images, labels, subjects, ids, sequences), "folds": df["fold"].to_numpy(np.int64),
                 "info": info}

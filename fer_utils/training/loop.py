@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -163,7 +164,7 @@ _WARNED: set[str] = set()
 def _warn_once(message: str) -> None:
     if message not in _WARNED:
         _WARNED.add(message)
-        print(f"note: {message}", flush=True)
+        print(f"note: {message}", file=sys.stderr, flush=True)  # a notice: stdout stays the output
 
 
 def autocast(cfg: RunConfig, device: torch.device):
