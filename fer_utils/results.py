@@ -77,8 +77,10 @@ PAPER_W_TABLE_NOTE = (
     "image); f1 95% CI is the mean of the per-seed image bootstraps. p acc vs baseline: exact "
     "sign-flip test over units of the seed-summed differences in correct images against the "
     "same seeds of the baseline (= exact McNemar for one seed at the image), with "
-    "(units where the baseline is better / this row is better); Holm: adjusted over the "
-    "family of this table's tests against the baseline. Runs published without predictions "
+    "(units where the baseline is better / this row is better); vs scratch: the same test of "
+    "a pre-trained row against the same loss and backbone from scratch, on the seeds both "
+    "have (Δ columns also over those seeds). Holm: adjusted over the family of every test "
+    "in this table. Runs published without predictions "
     "(the first FER2013 grid) give per-seed Wilson intervals from their confusion matrices "
     "and no paired test.")
 
@@ -91,7 +93,7 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
     of each loss against ``baseline`` on the same images and seeds with Holm's adjustment
     over the table's tests, and the paper's numbers (``PAPER_W_TABLE_NOTE``)."""
     w = runs[runs["study"] == "paper_w"]
-    out, tests = [], []
+    out, tests = [], {label: [] for label in PAPER_W_REFERENCES}
     for (backbone, pretrained, loss), g in w.groupby(["backbone", "pretrained", "losses"], sort=False):
         row = {"backbone": backbone, "pretrained": pretrained, "loss": loss, "seeds": len(g)}
         for m in metrics:
@@ -103,16 +105,30 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
         row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
         row.update(_minority_recall(g, sc))
         row["intra/inter (test emb.)"] = _compactness(g)
-        base = w[(w.backbone == backbone) & (w.pretrained == pretrained) & (w.losses == baseline)]
-        row.update(_vs_baseline(g, base, loss == baseline, unit))
-        tests.append(row.pop("_test"))
+        same = (w.backbone == backbone) & (w.pretrained == pretrained)
+        references = {
+            "baseline": w[same & (w.losses == baseline)] if loss != baseline else None,
+            # Paper W's Table 5 question: does pre-training beat the same loss from scratch?
+            "scratch": (w[(w.backbone == backbone) & ~w.pretrained.astype(bool) & (w.losses == loss)]
+                        if pretrained else None)}
+        for label, ref in references.items():
+            row.update(_vs_reference(label, g, ref, unit))
+            tests[label].append(row.pop("_test"))
         row.update(_paper_w_reported(backbone, pretrained, loss))
         out.append(row)
     table = pd.DataFrame(out)
     if not table.empty:
-        table.insert(table.columns.get_loc("p acc vs baseline") + 1, "Holm p acc",
-                     _holm_texts(tests))
+        adjusted = iter(_holm_texts([t for label in PAPER_W_REFERENCES for t in tests[label]]))
+        for label in PAPER_W_REFERENCES:  # one family: every test of the table
+            column = [next(adjusted) for _ in tests[label]]
+            table.insert(table.columns.get_loc(f"p acc vs {label}") + 1, f"Holm p acc vs {label}",
+                         column)
     return _in_order(table, "loss", PAPER_W_LOSSES)
+
+
+#: The references each paper W row is tested against (column order): the baseline loss of
+#: the same backbone and initialisation, and (pre-trained rows) the same loss from scratch.
+PAPER_W_REFERENCES = ("baseline", "scratch")
 
 
 def _in_order(table: pd.DataFrame, column: str, order) -> pd.DataFrame:
@@ -191,22 +207,21 @@ def _compactness(runs: pd.DataFrame) -> str:
     return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
 
-def _vs_baseline(runs: pd.DataFrame, base: pd.DataFrame, is_baseline: bool, unit: str) -> dict:
-    """Seed-matched differences from the baseline (accuracy and macro-F1, points) and the
-    paired test of accuracy at the unit; ``_test`` carries the raw result for Holm."""
-    empty = {"Δacc vs baseline": "", "Δf1 vs baseline": "", "p acc vs baseline": "", "_test": None}
-    if is_baseline or base.empty:
+def _vs_reference(label: str, runs: pd.DataFrame, ref: pd.DataFrame | None, unit: str) -> dict:
+    """Seed-matched differences from the reference runs (accuracy and macro-F1, points) and
+    the paired test of accuracy at the unit, as columns named "... vs <label>"; ``_test``
+    carries the raw result for Holm. No reference (None): empty cells and no test."""
+    empty = {f"Δacc vs {label}": "", f"Δf1 vs {label}": "", f"p acc vs {label}": "", "_test": None}
+    if ref is None or ref.empty:
         return empty
-    seeds = sorted(set(runs.seed) & set(base.seed))
+    seeds = sorted(set(runs.seed) & set(ref.seed))
     if not seeds:
-        return {**empty, "p acc vs baseline": "no common seed"}
-    mine, theirs = (r[r.seed.isin(seeds)].sort_values("seed") for r in (runs, base))
-    out = {"Δacc vs baseline": f"{(mine.accuracy.mean() - theirs.accuracy.mean()) * 100:+.2f}",
-           "Δf1 vs baseline": f"{(mine.f1.mean() - theirs.f1.mean()) * 100:+.2f}"}
+        return {**empty, f"p acc vs {label}": "no common seed"}
+    mine, theirs = (r[r.seed.isin(seeds)].sort_values("seed") for r in (runs, ref))
     res = compare_runs(theirs, mine, unit)
-    out["p acc vs baseline"] = _test_text(res)
-    out["_test"] = res
-    return out
+    return {f"Δacc vs {label}": f"{(mine.accuracy.mean() - theirs.accuracy.mean()) * 100:+.2f}",
+            f"Δf1 vs {label}": f"{(mine.f1.mean() - theirs.f1.mean()) * 100:+.2f}",
+            f"p acc vs {label}": _test_text(res), "_test": res}
 
 
 def _paper_w_reported(backbone: str, pretrained: bool, loss: str) -> dict:

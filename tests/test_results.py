@@ -46,10 +46,46 @@ def test_paper_w_table_aggregates_seeds_and_tests_against_softmax(tmp_path):
     assert table.loc["softmax", "accuracy"] == f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
     assert float(table.loc["weighted_softmax", "Δacc vs baseline"]) > 20
     p = float(table.loc["weighted_softmax", "p acc vs baseline"].split()[0])
-    assert p < 1e-6 and table.loc["weighted_softmax", "Holm p acc"] == f"{p:.3f}"  # a family of one
-    assert table.loc["softmax", "p acc vs baseline"] == "" and table.loc["softmax", "Holm p acc"] == ""
+    assert p < 1e-6 and table.loc["weighted_softmax", "Holm p acc vs baseline"] == f"{p:.3f}"  # a family of one
+    assert table.loc["softmax", "p acc vs baseline"] == "" and table.loc["softmax", "Holm p acc vs baseline"] == ""
     assert table.loc["softmax", "unit"] == "image (120)"  # no subjects recorded
     assert "minority recall (c2)" in table.columns
+
+
+def test_paper_w_table_tests_pretrained_rows_against_the_same_loss_from_scratch(tmp_path):
+    """Paper W's Table 5 axis: a pre-trained row is also tested against the same loss from
+    scratch, on the seeds both have (here seed 0 only: exact McNemar at the image), and Holm
+    runs over every test of the table (vs baseline and vs scratch together)."""
+    y = np.repeat(np.arange(3), 40)
+    rng = np.random.default_rng(1)
+    scratch = rng.random(120) < 0.5
+    _fake_run(tmp_path, "W-resnet18-scratch-softmax-seed0", y, _probs(y, scratch), 0)
+    pre = {s: rng.random(120) < 0.8 for s in (0, 1)}
+    for seed, c in pre.items():
+        _fake_run(tmp_path, f"W-resnet18-pretrained-softmax-seed{seed}", y, _probs(y, c), seed)
+    ws = rng.random(120) < 0.7
+    _fake_run(tmp_path, "W-resnet18-pretrained-weighted_softmax-seed0", y, _probs(y, ws), 0,
+              losses=("weighted_softmax",))
+    table = results.paper_w_table(results.collect_runs(tmp_path))
+    get = lambda key, col: table.loc[(table.pretrained.astype(bool) == key[0]) & (table.loss == key[1]), col].item()
+
+    only_scratch, only_pre = int(np.sum(scratch & ~pre[0])), int(np.sum(~scratch & pre[0]))
+    p_scratch = binomtest(only_pre, only_scratch + only_pre).pvalue
+    assert get((True, "softmax"), "p acc vs scratch") == f"{p_scratch:.3f} ({only_scratch}/{only_pre})"
+    acc = lambda c: c.mean() * 100
+    assert get((True, "softmax"), "Δacc vs scratch") == f"{acc(pre[0]) - acc(scratch):+.2f}"  # seed 0 only
+    only_soft, only_ws = int(np.sum(pre[0] & ~ws)), int(np.sum(~pre[0] & ws))
+    p_base = binomtest(only_ws, only_soft + only_ws).pvalue
+    assert get((True, "weighted_softmax"), "p acc vs baseline") == f"{p_base:.3f} ({only_soft}/{only_ws})"
+    # no scratch twin, and scratch rows are never tested against scratch
+    assert get((True, "weighted_softmax"), "p acc vs scratch") == ""
+    assert get((False, "softmax"), "p acc vs scratch") == ""
+    # Holm over the two tests of the table, by hand
+    lo, hi = sorted([p_scratch, p_base])
+    adj = {lo: min(1.0, 2 * lo), hi: min(1.0, max(2 * lo, hi))}
+    assert get((True, "softmax"), "Holm p acc vs scratch") == f"{adj[p_scratch]:.3f}"
+    assert get((True, "weighted_softmax"), "Holm p acc vs baseline") == f"{adj[p_base]:.3f}"
+    assert len(table) == 3
 
 
 def test_paper_w_table_counts_seeds_on_the_same_images_once(tmp_path):
@@ -78,7 +114,7 @@ def test_paper_w_table_of_runs_published_without_predictions(tmp_path):
             (run / "predictions.npz").unlink()
     table = results.paper_w_table(results.collect_runs(tmp_path)).set_index("loss")
     assert table.loc["focal", "p acc vs baseline"] == "n/a (no predictions)"
-    assert table.loc["focal", "Holm p acc"] == ""
+    assert table.loc["focal", "Holm p acc vs baseline"] == ""
     assert table.loc["focal", "accuracy 95% CI"].endswith("(per seed)")
     assert table.loc["focal", "accuracy 95% CI"].count("[") == 2
 
