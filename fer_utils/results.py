@@ -531,12 +531,25 @@ def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
     return restored
 
 
-def test_embeddings(runs: pd.DataFrame, label: str = "losses") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{run[label]: (test embedding, y_true)}`` for the runs whose predictions hold
-    embeddings (runs restored from a results folder do not)."""
+def setting_labels(runs: pd.DataFrame) -> list[str]:
+    """One label per paper W run for legends and panel titles: its loss setting, with the
+    initialisation added ("softmax (pre-trained)", "softmax (scratch)") when the runs mix
+    pre-trained and from-scratch rows, and the backbone when they mix backbones, so that no
+    two settings share a name."""
+    labels = list(runs["losses"])
+    if runs["pretrained"].astype(bool).nunique() > 1:
+        labels = [f"{l} ({'pre-trained' if p else 'scratch'})" for l, p in zip(labels, runs["pretrained"])]
+    if runs["backbone"].nunique() > 1:
+        labels = [f"{b}: {l}" for b, l in zip(runs["backbone"], labels)]
+    return labels
+
+
+def test_embeddings(runs: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{setting label: (test embedding, y_true)}`` (labels of ``setting_labels``) for the
+    runs whose predictions hold embeddings (runs restored from a results folder do not)."""
     out = {}
-    for r in runs.itertuples():
+    for r, label in zip(runs.itertuples(), setting_labels(runs)):
         p = load_predictions(r.run_dir)
         if "embedding" in p:
-            out[getattr(r, label)] = (p["embedding"], p["y_true"])
+            out[label] = (p["embedding"], p["y_true"])
     return out

@@ -217,6 +217,15 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
     return configs
 
 
+def figure_tag(dataset: str, backbones, pretrained: dict | None) -> str:
+    """File-name prefix of a grid's figures. The grids of one dataset share
+    ``RESULTS_DIR/figures`` (from scratch, pre-trained, other backbones), so each names its
+    own: the dataset, "_pretrained" when the grid has pre-trained rows, then every backbone
+    but the default ResNet-18 (which keeps the first grids' names unchanged)."""
+    return dataset + ("_pretrained" if pretrained else "") + "".join(f"_{b}" for b in backbones
+                                                                   if b != "resnet18")
+
+
 def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:
     """Train every config not yet finished, in order; returns their run directories.
 

@@ -222,6 +222,22 @@ def test_test_embeddings_keys_by_label_and_skips_runs_without_embeddings(tmp_pat
     assert out["softmax"][0].shape == (3, 4) and np.array_equal(out["softmax"][1], y)
 
 
+def test_setting_labels_name_the_initialisation_and_backbone_only_when_runs_mix_them(tmp_path):
+    y = np.arange(3)
+    _fake_run(tmp_path, "W-resnet18-scratch-softmax-seed0", y, np.eye(3))
+    _fake_run(tmp_path, "W-resnet18-scratch-center_softmax-seed0", y, np.eye(3), losses=("center+softmax",))
+    assert results.setting_labels(results.collect_runs(tmp_path)) == ["center+softmax", "softmax"]
+    _fake_run(tmp_path, "W-resnet18-pretrained-softmax-seed0", y, np.eye(3))
+    runs = results.collect_runs(tmp_path)
+    labels = dict(zip(runs.run, results.setting_labels(runs)))
+    assert labels["W-resnet18-pretrained-softmax-seed0"] == "softmax (pre-trained)"
+    assert labels["W-resnet18-scratch-softmax-seed0"] == "softmax (scratch)"
+    _fake_run(tmp_path, "W-vgg16-scratch-softmax-seed0", y, np.eye(3), backbone="vgg16")
+    runs = results.collect_runs(tmp_path)
+    labels = results.setting_labels(runs)
+    assert len(set(labels)) == len(runs) and "vgg16: softmax (scratch)" in labels
+
+
 def test_paper_f_table_keeps_scratch_and_pretrained_apart(tmp_path):
     y = np.repeat(np.arange(3), 10)
     for tag, correct in (("", np.arange(30) % 2 == 0), ("pretrained-", np.ones(30, bool))):

@@ -160,3 +160,15 @@ def test_paper_w_grid_follows_paper_w_protocol(tmp_path):
         assert (stage.epochs, stage.schedule, stage.step_size, stage.gamma) == (20, "step", 10, 0.5)
         weighted = stage.loss.endswith("weighted_softmax")
         assert stage.reduction == ("weighted_mean" if weighted else "mean"), cfg.name
+
+
+def test_figure_tag_keeps_grids_that_share_a_results_folder_apart():
+    from fer_utils.study import figure_tag
+    # the names the published figures already have (results/ckplus48/figures, results/fer2013/figures)
+    assert figure_tag("fer2013", ["resnet18"], {}) == "fer2013"
+    assert figure_tag("ckplus48", ["resnet18"], {"resnet18": "runs/x"}) == "ckplus48_pretrained"
+    assert figure_tag("ckplus48", ["efficientnet_lite0"], {"efficientnet_lite0": "efficientnet_lite0_imagenet"}) \
+        == "ckplus48_pretrained_efficientnet_lite0"
+    tags = {figure_tag("fer2013", b, p) for b, p in ((["resnet18"], {}), (["resnet18_half_s1"], {}),
+                                                     (["efficientnet_lite0"], {"efficientnet_lite0": "w"}))}
+    assert len(tags) == 3
