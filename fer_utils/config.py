@@ -75,6 +75,9 @@ class StageConfig:
     step_size: int = 10
     gamma: float = 0.5
     milestones: list = field(default_factory=list)
+    #: onecycle only: fraction of the stage's steps spent raising the learning rate from
+    #: lr / 25 to lr (OneCycleLR's pct_start; 0.3 is PyTorch's default and every published run's).
+    warmup: float = 0.3
     #: Re-initialise the last FC at the start of this stage (paper F's stage 2).
     reinit_head: bool = False
 
@@ -274,6 +277,8 @@ def validate_config(cfg: RunConfig) -> None:
             raise ValueError(f"{where}.epochs must be >= 1, got {stage.epochs}")
         if stage.lr <= 0:
             raise ValueError(f"{where}.lr must be > 0, got {stage.lr}")
+        if not 0 < stage.warmup < 1:
+            raise ValueError(f"{where}.warmup must be a fraction in (0, 1), got {stage.warmup}")
         try:  # builds with placeholder counts: checks params, alpha length, head needs
             build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
                        embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)

@@ -71,7 +71,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  weighted_reduction: str | None = None,
                  loss_params: dict | None = None, schedule: str = "step",
                  seeds_per_loss: dict | None = None,
-                 scratch_seeds_per_loss: dict | None = None) -> list[RunConfig]:
+                 scratch_seeds_per_loss: dict | None = None, warmup: float = 0.3) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -81,7 +81,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     does) replaces ``reduction`` for the settings with a class-weighted softmax: with W <= 1
     a plain mean shrinks their gradients by about N_min / N_avg, i.e. their learning rate.
     ``schedule`` is paper W's ``step`` (x ``gamma`` every ``step_size`` epochs) or any
-    other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets).
+    other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets; ``warmup`` is
+    the fraction of a one-cycle run spent raising the learning rate).
     ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
     a paired test compares); other losses use ``seeds``. ``scratch_seeds_per_loss`` does the
     same for the scratch rows of a backbone that also has pre-trained rows (a cheaper
@@ -118,7 +119,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         "reduction": _reduction_for(loss, reduction, weighted_reduction),
                         "epochs": epochs,
                         "lr": lr / 10 if init is not None else lr, "schedule": schedule,
-                        "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay}]
+                        "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay,
+                        "warmup": warmup}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
     return configs
@@ -274,7 +276,8 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         weighted_reduction=p.get("WEIGHTED_REDUCTION", "mean"),
                         schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}),
                         loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
-                        scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}))
+                        scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}),
+                        warmup=p.get("WARMUP", 0.3))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

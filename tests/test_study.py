@@ -172,3 +172,22 @@ def test_figure_tag_keeps_grids_that_share_a_results_folder_apart():
     tags = {figure_tag("fer2013", b, p) for b, p in ((["resnet18"], {}), (["resnet18_half_s1"], {}),
                                                      (["efficientnet_lite0"], {"efficientnet_lite0": "w"}))}
     assert len(tags) == 3
+
+
+def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tmp_path):
+    import yaml
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters
+    from fer_utils.training.loop import check_same_config
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_fast/10_finetune_per_loss.yaml", {})
+    default = study.paper_w_configs_from_parameters(p)
+    assert {c.stages[0].warmup for c in default} == {0.3}
+    p["WARMUP"] = 0.1
+    assert {c.stages[0].warmup for c in study.paper_w_configs_from_parameters(p)} == {0.1}
+    # a run saved before the field existed is the same config as one with the default
+    saved = default[0].to_dict()
+    del saved["stages"][0]["warmup"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_same_config(tmp_path, default[0])
+    with pytest.raises(ValueError, match="differs in: stages"):
+        check_same_config(tmp_path, study.paper_w_configs_from_parameters(p)[0])

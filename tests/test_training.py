@@ -331,6 +331,36 @@ def test_each_optimizer_step_uses_the_torch_schedulers_learning_rate(schedule, e
     assert len(set(seen)) > 1  # the schedule did change the learning rate
 
 
+def test_onecycle_warmup_fraction_against_the_hand_written_schedule():
+    """stage.warmup is the share of a one-cycle stage spent rising from lr / 25 to lr: the
+    rates equal the two cosine half-waves written out by hand (peak at step warmup * total - 1,
+    then down to lr / 25 / 1e4 at the last step), and a fraction outside (0, 1) is refused."""
+    import math
+    from fer_utils.config import StageConfig
+    from fer_utils.training.loop import build_scheduler
+    lr, epochs, steps, warmup = 0.1, 2, 50, 0.1
+    stage = StageConfig(loss="softmax", epochs=epochs, lr=lr, schedule="onecycle", warmup=warmup)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
+    scheduler = build_scheduler(stage, optimizer, steps)
+    seen = []
+    for _ in range(epochs * steps):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    total, start = epochs * steps, lr / 25
+    peak = warmup * total - 1
+
+    def cos_between(a, b, t):  # a at t = 0, b at t = 1, along half a cosine
+        return b + (a - b) / 2 * (math.cos(math.pi * t) + 1)
+    expected = [cos_between(start, lr, k / peak) if k <= peak else
+                cos_between(lr, start / 1e4, (k - peak) / (total - 1 - peak)) for k in range(total)]
+    assert seen == pytest.approx(expected, rel=1e-9)
+    assert int(np.argmax(seen)) == 9  # the default 0.3 would peak at step 29
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"stages.0.warmup must be a fraction in \(0, 1\)"):
+            load_config(None, ["stages.0.schedule=onecycle", f"stages.0.warmup={bad}"])
+
+
 def test_git_state_ignores_the_outputs_the_pipeline_rewrites(tmp_path):
     """A run trained while the pipeline redraws results/ records a clean tree; a changed source
     file still makes it dirty."""

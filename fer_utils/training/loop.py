@@ -113,7 +113,7 @@ def build_scheduler(stage: StageConfig, optimizer, steps_per_epoch: int):
     if s == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.epochs)
     if s == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr,
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, pct_start=stage.warmup,
                                                    total_steps=stage.epochs * steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
