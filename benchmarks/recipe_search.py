@@ -63,6 +63,7 @@ def summary(name: str, run_dir: Path, params: dict) -> dict:
         "augmentation": params.get("AUGMENTATION", "w"),
         "loss_params": json.dumps(params.get("LOSS_PARAMS", {})),
         "tta": params.get("TTA", "none"),
+        "warmup": params.get("WARMUP", 0.3),
         "epochs": len(curve),
         # epoch times include validation (with the recipe's TTA), as time_to_accuracy.py counts
         "minutes_train_and_val": round(seconds / 60, 1),

@@ -86,9 +86,12 @@ def main(argv=None) -> int:
 
 
 def recipe_label(run_dir: Path) -> str:
-    """``backbone, N epochs`` from a run's config.yaml (the legend of the figure)."""
+    """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
+    one-cycle warm-up when it is not the default 0.3 (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    return f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
+    label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
+    warmups = {s.get("warmup", 0.3) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
+    return label + "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != 0.3)
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:
@@ -97,7 +100,10 @@ def save_curves(run_dirs: list, out: Path, target: float) -> None:
     missing = [str(r) for r in run_dirs if not (Path(r) / "metrics.csv").is_file()]
     if missing:
         raise FileNotFoundError(f"no metrics.csv in {', '.join(missing)}")
-    curves = {recipe_label(Path(r)): pd.read_csv(Path(r) / "metrics.csv") for r in run_dirs}
+    labels = [recipe_label(Path(r)) for r in run_dirs]
+    if len(set(labels)) < len(labels):  # a dict would silently keep only one of them
+        raise ValueError(f"runs with the same recipe label cannot share the figure: {labels}")
+    curves = {label: pd.read_csv(Path(r) / "metrics.csv") for label, r in zip(labels, run_dirs)}
     fio.save_figure(out, time_to_accuracy(curves, target=target))
 
 

@@ -10,7 +10,16 @@ def check_choice(what: str, value, valid) -> None:
     """Raise ``ValueError("unknown <what> <value>; valid: a, b, c")`` unless ``value`` is in ``valid``.
 
     The valid names are listed sorted, so the message reads the same whatever container
-    (tuple, dict of specs, set) holds them.
+    (tuple, dict of specs, set) holds them; a value that cannot even be looked up (a list
+    from a YAML file tested against a dict) gets the same one-line message.
     """
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(sorted(map(str, valid)))}")
+    try:
+        known = value in valid
+    except TypeError:  # unhashable value against a dict or set
+        known = False
+    if not known:
+        try:
+            names = sorted(valid)
+        except TypeError:  # mixed types
+            names = sorted(valid, key=str)
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, names))}")

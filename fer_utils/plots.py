@@ -107,15 +107,15 @@ def confusion_matrices(matrices: Sequence[np.ndarray], titles: Sequence[str],
     return fig
 
 
-def per_class_recall(table: pd.DataFrame, id_col: str = "losses"):
-    """Grouped bars of per-class test recall per loss setting (or strategy); settings that
-    exist both from scratch and pre-trained get a suffix so their bars stay apart."""
+def per_class_recall(table: pd.DataFrame, labels: Sequence[str]):
+    """Grouped bars of per-class test recall, one hue per row of ``table`` (a
+    ``results.per_class_recall_table``) named by ``labels`` (``results.setting_labels`` keeps
+    the initialisations and backbones of one loss apart)."""
     ids = [c for c in ("backbone", "pretrained", "losses", "strategy", "runs") if c in table]
-    long = table.melt(id_vars=ids, var_name="class", value_name="recall %")
-    if "pretrained" in table and table["pretrained"].nunique() > 1:
-        long[id_col] = long[id_col] + np.where(long["pretrained"].astype(bool), " (pre-trained)", " (scratch)")
+    long = table.assign(setting=list(labels)).melt(id_vars=ids + ["setting"], var_name="class",
+                                                    value_name="recall %")
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    sns.barplot(data=long, x="class", y="recall %", hue=id_col, ax=ax)
+    sns.barplot(data=long, x="class", y="recall %", hue="setting", ax=ax)
     ax.legend(fontsize=7, ncol=2)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -90,8 +90,9 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
                   unit: str = "subject") -> pd.DataFrame:
     """Paper W Table 5/6 style: mean ± std over seeds (percent), intervals and paired tests
     at the level of ``unit`` (see ``scored``) with seeds never counted as images, the test
-    of each loss against ``baseline`` on the same images and seeds with Holm's adjustment
-    over the table's tests, and the paper's numbers (``PAPER_W_TABLE_NOTE``)."""
+    of each loss against ``baseline`` on the same images and seeds and of each pre-trained
+    row against the same loss from scratch, Holm-adjusted over every test of the table, and
+    the paper's numbers (``PAPER_W_TABLE_NOTE``)."""
     w = runs[runs["study"] == "paper_w"]
     out, tests = [], {label: [] for label in PAPER_W_REFERENCES}
     for (backbone, pretrained, loss), g in w.groupby(["backbone", "pretrained", "losses"], sort=False):
@@ -105,24 +106,17 @@ def paper_w_table(runs: pd.DataFrame, baseline: str = "softmax",
         row["min-class recall"] = _mean_std(g[[c for c in g if c.startswith("recall[")]].min(axis=1))
         row.update(_minority_recall(g, sc))
         row["intra/inter (test emb.)"] = _compactness(g)
-        same = (w.backbone == backbone) & (w.pretrained == pretrained)
         references = {
-            "baseline": w[same & (w.losses == baseline)] if loss != baseline else None,
+            "baseline": (_runs_of(w, backbone, pretrained, baseline, "losses")
+                         if loss != baseline else None),
             # Paper W's Table 5 question: does pre-training beat the same loss from scratch?
-            "scratch": (w[(w.backbone == backbone) & ~w.pretrained.astype(bool) & (w.losses == loss)]
-                        if pretrained else None)}
+            "scratch": _runs_of(w, backbone, False, loss, "losses") if pretrained else None}
         for label, ref in references.items():
             row.update(_vs_reference(label, g, ref, unit))
             tests[label].append(row.pop("_test"))
         row.update(_paper_w_reported(backbone, pretrained, loss))
         out.append(row)
-    table = pd.DataFrame(out)
-    if not table.empty:
-        adjusted = iter(_holm_texts([t for label in PAPER_W_REFERENCES for t in tests[label]]))
-        for label in PAPER_W_REFERENCES:  # one family: every test of the table
-            column = [next(adjusted) for _ in tests[label]]
-            table.insert(table.columns.get_loc(f"p acc vs {label}") + 1, f"Holm p acc vs {label}",
-                         column)
+    table = _with_holm(pd.DataFrame(out), tests, "p acc vs {}")
     return _in_order(table, "loss", PAPER_W_LOSSES)
 
 
@@ -300,12 +294,7 @@ def paper_f_table(runs: pd.DataFrame, baseline: str = "ce_only", unit: str = "su
         # The paper's backbones start from ImageNet / VGG-Face weights, never from scratch.
         row["paper acc"] = _paper_f_reported(key, backbone, strategy) if pretrained else np.nan
         out.append(row)
-    table = pd.DataFrame(out)
-    if not table.empty:
-        adjusted = iter(_holm_texts([t for label in PAPER_F_REFERENCES for t in tests[label]]))
-        for label in PAPER_F_REFERENCES:  # one family: every test of the table
-            column = [next(adjusted) for _ in tests[label]]
-            table.insert(table.columns.get_loc(f"p vs {label}") + 1, f"Holm p vs {label}", column)
+    table = _with_holm(pd.DataFrame(out), tests, "p vs {}")
     from .study import STRATEGIES
     return _in_order(table, "strategy", tuple(STRATEGIES))
 
@@ -390,16 +379,31 @@ def _test_text(res) -> str:
     return f"{res['p']:.3f} ({res['a_better']}/{res['b_better']})"
 
 
+def _with_holm(table: pd.DataFrame, tests: dict[str, list], column: str) -> pd.DataFrame:
+    """``table`` with a "Holm <p column>" beside each ``column.format(label)`` of ``tests``
+    (label -> one raw test per row, None where the row has none): one family, every test of
+    the table, as the tables' notes say."""
+    if table.empty:
+        return table
+    adjusted = iter(_holm_texts([t for label in tests for t in tests[label]]))
+    for label in tests:
+        name = column.format(label)
+        table.insert(table.columns.get_loc(name) + 1, f"Holm {name}", [next(adjusted) for _ in tests[label]])
+    return table
+
+
 def _holm_texts(tests: list) -> list[str]:
     """Holm-adjusted p of each test (a family: the list), '' where there is no test."""
     p = [t["p"] if isinstance(t, dict) else None for t in tests]
     return ["" if q is None else f"{q:.3f}" for q in holm(p)]
 
 
-def _runs_of(f: pd.DataFrame, backbone: str, pretrained: bool, strategy: str) -> pd.DataFrame:
-    """The paper F runs of one backbone, initialisation and strategy (a McNemar reference)."""
-    return f[(f.backbone == backbone) & (f.pretrained.astype(bool) == bool(pretrained))
-             & (f.strategy == strategy)]
+def _runs_of(runs: pd.DataFrame, backbone: str, pretrained: bool, setting: str,
+             key: str = "strategy") -> pd.DataFrame:
+    """The runs of one backbone, initialisation and setting (``key``: paper F's "strategy" or
+    paper W's "losses"): the reference a paired test compares a row with."""
+    return runs[(runs.backbone == backbone) & (runs.pretrained.astype(bool) == bool(pretrained))
+                & (runs[key] == setting)]
 
 
 def _paper_f_reported(key: str | None, backbone: str, strategy: str) -> float:
@@ -531,12 +535,13 @@ def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
     return restored
 
 
-def setting_labels(runs: pd.DataFrame) -> list[str]:
-    """One label per paper W run for legends and panel titles: its loss setting, with the
-    initialisation added ("softmax (pre-trained)", "softmax (scratch)") when the runs mix
-    pre-trained and from-scratch rows, and the backbone when they mix backbones, so that no
+def setting_labels(runs: pd.DataFrame, key: str = "losses") -> list[str]:
+    """One label per row (a run, or a table row of ``per_class_recall_table``) for legends
+    and panel titles: its ``key`` (the loss setting, or paper F's "strategy"), with the
+    initialisation added ("softmax (pre-trained)", "softmax (scratch)") when the rows mix
+    pre-trained and from-scratch ones, and the backbone when they mix backbones, so that no
     two settings share a name."""
-    labels = list(runs["losses"])
+    labels = list(runs[key])
     if runs["pretrained"].astype(bool).nunique() > 1:
         labels = [f"{l} ({'pre-trained' if p else 'scratch'})" for l, p in zip(labels, runs["pretrained"])]
     if runs["backbone"].nunique() > 1:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .choices import check_choice
 from .paths import project_path
 from .config import RunConfig, config_from_dict, load_config, validate_config
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
@@ -187,13 +188,13 @@ def paper_f_grid(base: dict, *, strategies=tuple(STRATEGIES), backbones=("incept
     ignores ``lr_drop_epoch``.
     ``focal`` holds the focal parameters (paper F, CK+: alpha 0.25, gamma 0).
     Runs initialised from ``pretrained`` weights are named ``F-<backbone>-pretrained-...``
-    so that scratch and pre-trained grids can share a runs folder and a table.
+    so that scratch and pre-trained grids can share a runs folder and a table. One-cycle
+    stages keep PyTorch's warm-up fraction (0.3; ``stages.N.warmup`` overrides it per run).
     """
     focal = dict(focal if focal is not None else {"alpha": 0.25, "gamma": 0.0})
     configs = []
     for strategy in strategies:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+        check_choice("strategy", strategy, STRATEGIES)
         losses = STRATEGIES[strategy]
         for backbone in backbones:
             for fold in folds:
@@ -224,8 +225,9 @@ def figure_tag(dataset: str, backbones, pretrained: dict | None) -> str:
     ``RESULTS_DIR/figures`` (from scratch, pre-trained, other backbones), so each names its
     own: the dataset, "_pretrained" when the grid has pre-trained rows, then every backbone
     but the default ResNet-18 (which keeps the first grids' names unchanged)."""
-    return dataset + ("_pretrained" if pretrained else "") + "".join(f"_{b}" for b in backbones
-                                                                   if b != "resnet18")
+    has_pretrained = any(b in (pretrained or {}) for b in backbones)
+    return dataset + ("_pretrained" if has_pretrained else "") + "".join(f"_{b}" for b in backbones
+                                                                         if b != "resnet18")
 
 
 def run_grid(configs: list[RunConfig], *, progress: bool = True) -> list[Path]:

@@ -66,6 +66,19 @@ def test_the_figure_circles_the_epoch_chosen_on_validation_and_refuses_unmonitor
 
 
 @pytest.mark.slow
+def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_labels(tmp_path):
+    tta = _load("time_to_accuracy")
+    a = _monitored_run(tmp_path / "a", "resnet18_half_s1", 1, [0.4, 0.62, 0.71])
+    (a / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\n"
+                                   "stages: [{epochs: 3, schedule: onecycle, warmup: 0.1}]\n")
+    b = _monitored_run(tmp_path / "b", "resnet18_half_s1", 1, [0.4, 0.6, 0.7])
+    assert tta.recipe_label(a) == "resnet18_half_s1, 3 epochs, warm-up 0.1"
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs"  # default warm-up: no suffix
+    tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
+    with pytest.raises(ValueError, match="same recipe label"):
+        tta.save_curves([b, b], tmp_path / "g.png", target=0.70)
+
+
 def test_throughput_benchmark_runs_naive_and_ours(tmp_path):
     bench = _load("throughput")
     out = tmp_path / "t.json"

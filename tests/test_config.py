@@ -75,12 +75,3 @@ def test_missing_weight_file_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match="stages.1: a later stage must name its loss"):
         load_config(None, ["stages=[{loss: softmax}, {epochs: 3}]"])
 
-
-def test_check_choice_lists_the_valid_names_sorted_whatever_holds_them():
-    from fer_utils.choices import check_choice
-    check_choice("layout", "csv", ("auto", "csv"))  # a valid name passes silently
-    for valid in (("b", "a"), {"b": 1, "a": 2}, {"a", "b"}):
-        with pytest.raises(ValueError, match=r"^unknown layout 'c'; valid: a, b$"):
-            check_choice("layout", "c", valid)
-    with pytest.raises(ValueError, match=r"^unknown num_classes 9; valid: 7, 8$"):
-        check_choice("num_classes", 9, (8, 7))

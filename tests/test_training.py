@@ -356,6 +356,8 @@ def test_onecycle_warmup_fraction_against_the_hand_written_schedule():
                 cos_between(lr, start / 1e4, (k - peak) / (total - 1 - peak)) for k in range(total)]
     assert seen == pytest.approx(expected, rel=1e-9)
     assert int(np.argmax(seen)) == 9  # the default 0.3 would peak at step 29
+    with pytest.raises(ValueError, match="not even one step"):  # torch would divide by zero
+        build_scheduler(StageConfig(epochs=1, lr=lr, schedule="onecycle", warmup=0.1), optimizer, 10)
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match=r"stages.0.warmup must be a fraction in \(0, 1\)"):
             load_config(None, ["stages.0.schedule=onecycle", f"stages.0.warmup={bad}"])

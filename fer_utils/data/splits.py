@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..choices import check_choice
+
 
 def stratified_holdout(labels: np.ndarray, *, fraction: float | None = None,
                        per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -56,17 +58,16 @@ def subject_folds(subjects: np.ndarray, num_folds: int = 10, scheme: str = "rank
     ``rank_mod``: sort the unique subject ids, fold = rank % num_folds (CK+ convention,
     strided). ``blocks``: contiguous blocks of sorted subjects (an Oulu-CASIA convention).
     """
+    check_choice("fold scheme", scheme, ("rank_mod", "blocks"))
     subjects = np.asarray(subjects)
     unique = np.unique(subjects)  # sorted
     if len(unique) < num_folds:
         raise ValueError(f"{len(unique)} subjects cannot fill {num_folds} subject-disjoint folds")
     if scheme == "rank_mod":
         fold_of = {s: i % num_folds for i, s in enumerate(unique)}
-    elif scheme == "blocks":
+    else:  # blocks
         size = int(np.ceil(len(unique) / num_folds))
         fold_of = {s: i // size for i, s in enumerate(unique)}
-    else:
-        raise ValueError(f"unknown fold scheme {scheme!r}; valid: rank_mod, blocks")
     return np.array([fold_of[s] for s in subjects], dtype=np.int64)
 
 

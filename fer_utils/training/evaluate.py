@@ -44,8 +44,7 @@ def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str |
     ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``; ``tta``
     replaces the run's own test-time augmentation (e.g. ``tencrop`` for a run trained with
     ``hflip``: compare them on ``val`` before looking at ``test``)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS)
     if tta is not None:
         check_choice("tta", tta, TTAS)
     cfg, model = load_run(run_dir, device)

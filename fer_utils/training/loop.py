@@ -113,8 +113,12 @@ def build_scheduler(stage: StageConfig, optimizer, steps_per_epoch: int):
     if s == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.epochs)
     if s == "onecycle":
+        total = stage.epochs * steps_per_epoch
+        if stage.warmup * total <= 1:  # torch would divide by zero, or warm up in no step at all
+            raise ValueError(f"warmup {stage.warmup} of {total} one-cycle steps is not even one step; "
+                             f"use a larger warmup or more epochs")
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, pct_start=stage.warmup,
-                                                   total_steps=stage.epochs * steps_per_epoch)
+                                                   total_steps=total)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
