@@ -29,6 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fer_utils.config import ONECYCLE_WARMUP  # noqa: E402
 from fer_utils.pipeline import notebook_defaults  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
@@ -63,7 +64,7 @@ def summary(name: str, run_dir: Path, params: dict) -> dict:
         "augmentation": params.get("AUGMENTATION", "w"),
         "loss_params": json.dumps(params.get("LOSS_PARAMS", {})),
         "tta": params.get("TTA", "none"),
-        "warmup": params.get("WARMUP", 0.3),
+        "warmup": params.get("WARMUP", ONECYCLE_WARMUP),
         "epochs": len(curve),
         # epoch times include validation (with the recipe's TTA), as time_to_accuracy.py counts
         "minutes_train_and_val": round(seconds / 60, 1),

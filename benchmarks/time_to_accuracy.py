@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fer_utils.config import ONECYCLE_WARMUP  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
 
@@ -90,8 +91,8 @@ def recipe_label(run_dir: Path) -> str:
     one-cycle warm-up when it is not the default 0.3 (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
-    warmups = {s.get("warmup", 0.3) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
-    return label + "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != 0.3)
+    warmups = {s.get("warmup", ONECYCLE_WARMUP) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
+    return label + "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != ONECYCLE_WARMUP)
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:

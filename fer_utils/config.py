@@ -17,6 +17,10 @@ import yaml
 from .choices import check_choice
 
 
+#: Default one-cycle warm-up fraction: PyTorch's pct_start default, and every published run's.
+ONECYCLE_WARMUP = 0.3
+
+
 @dataclass
 class DataConfig:
     dataset: str = "synthetic"
@@ -76,8 +80,8 @@ class StageConfig:
     gamma: float = 0.5
     milestones: list = field(default_factory=list)
     #: onecycle only: fraction of the stage's steps spent raising the learning rate from
-    #: lr / 25 to lr (OneCycleLR's pct_start; 0.3 is PyTorch's default and every published run's).
-    warmup: float = 0.3
+    #: lr / 25 to lr (OneCycleLR's pct_start; see ONECYCLE_WARMUP).
+    warmup: float = ONECYCLE_WARMUP
     #: Re-initialise the last FC at the start of this stage (paper F's stage 2).
     reinit_head: bool = False
 

@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from . import io as fio
+from .config import ONECYCLE_WARMUP
 from .metrics import wilson_interval
 from .paths import PROJECT_ROOT
 
@@ -88,9 +89,11 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
     def with_ci(m):
         lo, hi = ci.get(m, (None, None))
         return f"{_pct(test[m])}" + (f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None else "")
+    def warmup(s):
+        w = s.get("warmup", ONECYCLE_WARMUP)
+        return f" (warm-up {w:g})" if w != ONECYCLE_WARMUP else ""
     stages = "; ".join(f"{s['loss']} {s['epochs']} epochs, {s.get('schedule')} lr {s['lr']}"
-                       + (f" (warm-up {s['warmup']:g})" if s.get("warmup", 0.3) != 0.3 else "")
-                       + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
+                       + warmup(s) + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
     conf = test["confusion_matrix"]
     rows = []
     for i, name in enumerate(test["class_names"]):

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from .choices import check_choice
 from .paths import project_path
-from .config import RunConfig, config_from_dict, load_config, validate_config
+from .config import ONECYCLE_WARMUP, RunConfig, config_from_dict, load_config, validate_config
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
 from .training import is_finished, run_dir_of, stage1_donor, stage1_twins, train_run
 
@@ -72,7 +72,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  weighted_reduction: str | None = None,
                  loss_params: dict | None = None, schedule: str = "step",
                  seeds_per_loss: dict | None = None,
-                 scratch_seeds_per_loss: dict | None = None, warmup: float = 0.3) -> list[RunConfig]:
+                 scratch_seeds_per_loss: dict | None = None, warmup: float = ONECYCLE_WARMUP) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -279,7 +279,7 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}),
                         loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
                         scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}),
-                        warmup=p.get("WARMUP", 0.3))
+                        warmup=p.get("WARMUP", ONECYCLE_WARMUP))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:
