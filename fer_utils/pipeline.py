@@ -117,7 +117,8 @@ def _restore_published(steps, overrides: dict, runs_dir: Path) -> None:
     restored = restore_runs(PROJECT_ROOT / published / "runs", runs_dir)
     if restored:
         print(f"[pipeline] restored {len(restored)} finished runs from {published}/runs "
-              f"(metrics and predictions, no checkpoints): training skips them. Restoring is the "
+              f"(metrics and, where published, predictions; no checkpoints): training skips "
+              f"them. Restoring is the "
               f"default for real-data profiles; --no-restore retrains them, --verify N retrains "
               f"N of them and compares", flush=True)
 

@@ -516,21 +516,26 @@ def attach_test_groups(run_dir: str | Path, root: str | None = None) -> int:
 def restore_runs(exported_dir: str | Path, runs_dir: str | Path) -> list[str]:
     """Copy finished runs published by ``export_runs`` back into ``runs_dir``, so a study
     interrupted on one machine resumes on another at run granularity: restored runs count
-    as finished (training skips them, tables use their predictions) but have no
-    checkpoints, so they cannot seed transfer or be re-evaluated. Only runs exported with
-    their predictions, and absent from ``runs_dir`` (finished or not), are restored; each
-    gets a ``restored_from.txt``. Returns the restored run names."""
+    as finished (training skips them, tables use their metrics and predictions) but have no
+    checkpoints, so they cannot seed transfer or be re-evaluated. Runs published without
+    predictions (older grids) are restored too: their table rows keep their metrics and say
+    "no predictions" where a paired test would need them, and a second grid published into
+    the same results folder keeps them in its tables. Runs already in ``runs_dir`` (finished
+    or not) are left alone; each restored run gets a ``restored_from.txt``. Returns the
+    restored run names."""
     exported_dir, runs_dir = Path(exported_dir), Path(runs_dir)
     restored = []
     for metrics in sorted(exported_dir.glob("*/metrics.json")):
         src = metrics.parent
         dst = runs_dir / src.name
-        if dst.exists() or not (src / "predictions.npz").exists():
+        if dst.exists():
             continue
         for f in sorted(src.iterdir()):
             if f.is_file():
                 fio.write_bytes(dst / f.name, f.read_bytes())
-        fio.write_text(dst / RESTORED_MARK, f"{src}\n(no checkpoints: published metrics and predictions only)\n")
+        kept = "metrics and predictions" if (src / "predictions.npz").exists() else \
+            "metrics only: published without predictions"
+        fio.write_text(dst / RESTORED_MARK, f"{src}\n(no checkpoints: {kept})\n")
         restored.append(src.name)
     return restored
 

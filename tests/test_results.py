@@ -319,11 +319,24 @@ def test_restored_runs_keep_the_embedding_compactness_their_embeddings_gave(tmp_
     assert results.paper_w_table(results.collect_runs(tmp_path / "fresh"))[col].iloc[0] == "n/a"
 
 
-def test_runs_exported_without_predictions_are_not_restored(tmp_path):
-    run = _fake_run(tmp_path / "runs", "W-resnet18-scratch-softmax-seed0", np.arange(3), np.eye(3))
-    (run / "predictions.npz").unlink()
+def test_runs_exported_without_predictions_are_restored_and_keep_their_table_row(tmp_path):
+    # A second grid published into the same results folder must not drop the rows of an
+    # older grid published without predictions.
+    y = np.repeat(np.arange(3), 10)
+    for loss in ("softmax", "weighted_softmax"):
+        run = _fake_run(tmp_path / "runs", f"W-resnet18-scratch-{loss}-seed0", y,
+                        _probs(y, np.arange(30) % (2 if loss == "softmax" else 3) > 0), losses=(loss,))
+        (run / "predictions.npz").unlink()
+    before = results.paper_w_table(results.collect_runs(tmp_path / "runs"))
     results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "published")
-    assert results.restore_runs(tmp_path / "published", tmp_path / "fresh") == []
+    restored = results.restore_runs(tmp_path / "published", tmp_path / "fresh")
+    assert sorted(restored) == ["W-resnet18-scratch-softmax-seed0",
+                                "W-resnet18-scratch-weighted_softmax-seed0"]
+    mark = (tmp_path / "fresh" / restored[0] / results.RESTORED_MARK).read_text()
+    assert "metrics only" in mark
+    after = results.paper_w_table(results.collect_runs(tmp_path / "fresh"))
+    assert before.equals(after) and len(after) == 2
+    assert set(after["unit"]) == {"image (no predictions)"}
 
 
 def test_per_class_recall_pools_folds_and_equals_the_seed_mean(tmp_path):
