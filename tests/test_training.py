@@ -382,3 +382,17 @@ def test_git_state_ignores_the_outputs_the_pipeline_rewrites(tmp_path):
     assert git_state(tmp_path)["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_state(tmp_path)["dirty"] is True
+
+
+def test_a_model_predicting_one_class_is_reported_at_chance_level_and_a_good_one_is_not():
+    from fer_utils.metrics import evaluate
+    from fer_utils.training.loop import chance_level_note
+    names = ("angry", "happy", "sad")
+    y = np.repeat(np.arange(3), [20, 50, 30])
+    one_class = np.tile([0.1, 0.8, 0.1], (100, 1))  # "happy" for every image
+    kappa = evaluate(y, one_class, names, n_bootstrap=0)["kappa"]
+    note = chance_level_note("run-x stage 0", kappa, one_class, names)
+    assert note is not None and "100% of the images predicted 'happy'" in note
+    good = np.eye(3)[np.where(np.arange(100) % 5 == 0, (y + 1) % 3, y)]  # 80% right
+    assert chance_level_note("run-y stage 0", evaluate(y, good, names, n_bootstrap=0)["kappa"],
+                             good, names) is None

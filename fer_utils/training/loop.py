@@ -171,6 +171,24 @@ def _warn_once(message: str) -> None:
         print(f"note: {message}", file=sys.stderr, flush=True)  # a notice: stdout stays the output
 
 
+#: Kappa (one-vs-rest mean, as paper W) below which a selected model is reported as at chance level: a collapse to
+#: one or two classes (the ImageNet center-loss runs: 0.00 and -0.003) or nothing learnt.
+CHANCE_KAPPA = 0.05
+
+
+def chance_level_note(run: str, kappa: float, y_prob: np.ndarray, names) -> str | None:
+    """A one-line warning when a run's selected model agrees with the test labels no better
+    than chance (kappa, the study's one-vs-rest mean, below ``CHANCE_KAPPA``), naming the
+    class it predicts most. A diagnostic printed after training: it selects nothing."""
+    if kappa >= CHANCE_KAPPA:
+        return None
+    counts = np.bincount(y_prob.argmax(1), minlength=len(names))
+    top = int(counts.argmax())
+    return (f"{run}: the selected model agrees with the test labels at chance level "
+            f"(kappa {kappa:.2f}; {counts[top] / counts.sum():.0%} of the images predicted "
+            f"{names[top]!r}): it collapsed or learnt nothing (see scripts/diagnose_feature_collapse.py)")
+
+
 def autocast(cfg: RunConfig, device: torch.device):
     if effective_precision(cfg, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -562,6 +580,9 @@ class Trainer:
                 arrays["embedding"] = out["embedding"].cpu().numpy().astype(np.float16)
             fio.save_npz(self.run_dir / ("predictions.npz" if final else f"predictions_stage{s}.npz"),
                          arrays)
+            note = chance_level_note(f"{self.run_dir.name} stage {s}", test["kappa"], y_prob, self.names)
+            if note:
+                print(f"warning: {note}", file=sys.stderr, flush=True)
             row = next(r for r in self.rows if r["stage"] == s and r["epoch"] == best["epoch"])
             by_stage.append({"stage": s, "loss": cfg.stages[s].loss, "best_epoch": best["epoch"],
                              "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
