@@ -236,11 +236,11 @@ def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.Dat
     keys = ["backbone", "pretrained", "strategy" if study == "paper_f" else "losses"]
     rows = []
     for key, g in r.groupby(keys, sort=False):
-        tests = [json.loads((Path(d) / "metrics.json").read_text())["test"] for d in g["run_dir"]]
-        cm = np.sum([np.array(t["confusion_matrix"]) for t in tests], axis=0)
+        cm = np.sum([test_confusion_matrix(d) for d in g["run_dir"]], axis=0)
         support = cm.sum(axis=1)
+        names = json.loads((Path(g["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
         recall = {n: 100 * float(cm[c, c] / support[c]) if support[c] else np.nan
-                  for c, n in enumerate(tests[0]["class_names"])}
+                  for c, n in enumerate(names)}
         rows.append({**dict(zip(keys, key)), "runs": len(g), **recall})
     from .study import STRATEGIES
     return _in_order(pd.DataFrame(rows).round(1), keys[-1],
@@ -430,6 +430,13 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, name: str, title: str 
     return csv_path, md_path
 
 
+def test_confusion_matrix(run_dir: str | Path) -> np.ndarray:
+    """A run's test confusion matrix (rows true) as its metrics.json records it: there also
+    for runs published without predictions."""
+    test = json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
+    return np.array(test["confusion_matrix"], dtype=np.int64)
+
+
 def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) -> np.ndarray:
     """Confusion matrix (rows true) summed over runs, e.g. over the folds of a CV;
     ``stage`` picks an earlier stage's best model (None = the run's final model)."""
@@ -556,9 +563,12 @@ def setting_labels(runs: pd.DataFrame, key: str = "losses") -> list[str]:
 
 def test_embeddings(runs: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{setting label: (test embedding, y_true)}`` (labels of ``setting_labels``) for the
-    runs whose predictions hold embeddings (runs restored from a results folder do not)."""
+    runs whose predictions hold embeddings (runs restored from a results folder do not; runs
+    published without predictions have none at all)."""
     out = {}
     for r, label in zip(runs.itertuples(), setting_labels(runs)):
+        if not (Path(r.run_dir) / "predictions.npz").exists():
+            continue
         p = load_predictions(r.run_dir)
         if "embedding" in p:
             out[label] = (p["embedding"], p["y_true"])

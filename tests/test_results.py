@@ -1,5 +1,6 @@
 """Tables built from run directories: aggregation, paired tests, the papers' numbers."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,23 +321,37 @@ def test_restored_runs_keep_the_embedding_compactness_their_embeddings_gave(tmp_
 
 
 def test_runs_exported_without_predictions_are_restored_and_keep_their_table_row(tmp_path):
-    # A second grid published into the same results folder must not drop the rows of an
-    # older grid published without predictions.
+    # results/fer2013's situation: an older grid published without predictions beside a newer
+    # one with them. Publishing the newer grid must not drop the older grid's rows, and what
+    # notebook 10 draws (confusion matrices, embeddings) must work for both kinds of run.
+    from sklearn.metrics import confusion_matrix
     y = np.repeat(np.arange(3), 10)
-    for loss in ("softmax", "weighted_softmax"):
-        run = _fake_run(tmp_path / "runs", f"W-resnet18-scratch-{loss}-seed0", y,
-                        _probs(y, np.arange(30) % (2 if loss == "softmax" else 3) > 0), losses=(loss,))
-        (run / "predictions.npz").unlink()
+    for loss, backbone, keep in (("softmax", "resnet18", False), ("weighted_softmax", "resnet18", False),
+                                 ("softmax", "efficientnet_lite0", True)):
+        prob = _probs(y, np.arange(30) % (2 if loss == "softmax" else 3) > 0)
+        run = _fake_run(tmp_path / "runs", f"W-{backbone}-scratch-{loss}-seed0", y, prob,
+                        losses=(loss,), backbone=backbone)
+        if not keep:
+            (run / "predictions.npz").unlink()
     before = results.paper_w_table(results.collect_runs(tmp_path / "runs"))
     results.export_runs(results.collect_runs(tmp_path / "runs"), tmp_path / "published")
     restored = results.restore_runs(tmp_path / "published", tmp_path / "fresh")
-    assert sorted(restored) == ["W-resnet18-scratch-softmax-seed0",
-                                "W-resnet18-scratch-weighted_softmax-seed0"]
-    mark = (tmp_path / "fresh" / restored[0] / results.RESTORED_MARK).read_text()
-    assert "metrics only" in mark
-    after = results.paper_w_table(results.collect_runs(tmp_path / "fresh"))
-    assert before.equals(after) and len(after) == 2
-    assert set(after["unit"]) == {"image (no predictions)"}
+    assert len(restored) == 3
+    marks = {r: (tmp_path / "fresh" / r / results.RESTORED_MARK).read_text() for r in restored}
+    assert "metrics only" in marks["W-resnet18-scratch-softmax-seed0"]
+    assert "metrics only" not in marks["W-efficientnet_lite0-scratch-softmax-seed0"]
+    fresh = results.collect_runs(tmp_path / "fresh")
+    after = results.paper_w_table(fresh)
+    assert before.equals(after) and len(after) == 3
+    assert sorted(after["unit"]) == ["image (30)", "image (no predictions)", "image (no predictions)"]
+    assert results.test_embeddings(fresh) == {}  # no error for the runs without predictions
+    for d in fresh["run_dir"]:
+        m = json.loads((Path(d) / "metrics.json").read_text())
+        # the matrix of the run's own predictions, read from metrics.json
+        assert np.array_equal(results.test_confusion_matrix(d), m["test"]["confusion_matrix"])
+    p = results.load_predictions(tmp_path / "fresh" / "W-efficientnet_lite0-scratch-softmax-seed0")
+    assert np.array_equal(results.test_confusion_matrix(tmp_path / "fresh" / "W-efficientnet_lite0-scratch-softmax-seed0"),
+                          confusion_matrix(p["y_true"], p["y_prob"].argmax(1), labels=range(3)))
 
 
 def test_per_class_recall_pools_folds_and_equals_the_seed_mean(tmp_path):
