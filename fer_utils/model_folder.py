@@ -89,9 +89,9 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
     def with_ci(m):
         lo, hi = ci.get(m, (None, None))
         return f"{_pct(test[m])}" + (f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None else "")
-    def warmup(s):
+    def warmup(s):  # a non-default one-cycle warm-up; other schedules ignore it
         w = s.get("warmup", ONECYCLE_WARMUP)
-        return f" (warm-up {w:g})" if w != ONECYCLE_WARMUP else ""
+        return f" (warm-up {w:g})" if s.get("schedule") == "onecycle" and w != ONECYCLE_WARMUP else ""
     stages = "; ".join(f"{s['loss']} {s['epochs']} epochs, {s.get('schedule')} lr {s['lr']}"
                        + warmup(s) + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
     conf = test["confusion_matrix"]

@@ -2,13 +2,16 @@
 
     python scripts/diagnose_feature_collapse.py trace                  # first steps, center + softmax
     python scripts/diagnose_feature_collapse.py trace --loss softmax   # the same steps without it
+    python scripts/diagnose_feature_collapse.py trace --loss weighted_cluster+weighted_softmax
     python scripts/diagnose_feature_collapse.py runs runs/fer2013/W-efficientnet_lite0-pretrained-*-seed0
 
-``trace`` trains the first ``--steps`` optimizer steps of the published pre-trained grid's run
-(its config.yaml in results/fer2013/runs, so ImageNet weights, frozen early stages, lr / 10)
-and prints, per step, the loss parts, the mean norm of the pooled backbone features and of
-the 512-d embedding, and the share of pooled channels that are zero on every image of the
-batch (ReLU6 units switched off). ``runs`` measures finished runs' best checkpoints (local
+``trace`` trains the first ``--steps`` optimizer steps of the published pre-trained grid's
+seed-0 run (its config.yaml in results/fer2013/runs: ImageNet weights, frozen early stages,
+lr / 10) through the training loop itself (``fer_utils.training.trace``: the run's own
+batches, augmentation and schedule), with ``--loss`` in place of center + softmax, and prints,
+per step, the loss parts, the mean norm of the pooled backbone features and of the 512-d
+embedding, and the share of pooled channels that are zero on every image of the batch (ReLU6
+units switched off). First stage only (these runs have one). ``runs`` measures finished runs' best checkpoints (local
 ``checkpoints/best.pt``: published runs carry none, train them first) and the untrained
 model on a fixed random 1,024 validation images: feature and embedding norms, total variance,
 the between-class share of it, and the channels zero on all 1,024 images.
@@ -28,7 +31,6 @@ or FER_DATA_ROOT).
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -37,7 +39,8 @@ from fer_utils.config import load_config
 from fer_utils.data import load_dataset
 from fer_utils.paths import PROJECT_ROOT, shared_data_root
 from fer_utils.training.evaluate import load_run
-from fer_utils.training.loop import DeviceData, Trainer, build_model, prepare, train_batches
+from fer_utils.training.loop import DeviceData, build_model, prepare
+from fer_utils.training.trace import trace_first_steps
 
 PUBLISHED = str(PROJECT_ROOT / "results/fer2013/runs/W-efficientnet_lite0-pretrained-{}-seed0/config.yaml")
 
@@ -77,8 +80,10 @@ def describe(name: str, model, cfg, val: DeviceData, n: int = 1024) -> None:
 
 def runs(run_dirs: list[str]) -> None:
     cfg, _ = load_run(run_dirs[0])
+    cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
     # the first run's validation split (seeded by its seed: the same for runs of one seed)
-    val = DeviceData(load_dataset(cfg.data, split_seed=cfg.seed).val, "cpu")
+    data = load_dataset(cfg.data, split_seed=cfg.seed)
+    val = DeviceData(data.val, "cpu")
     for run_dir in run_dirs:
         cfg, model = load_run(run_dir)
         if cfg.model.head != "w":
@@ -86,37 +91,22 @@ def runs(run_dirs: list[str]) -> None:
         describe(f"{Path(run_dir).name} (best checkpoint)", model, cfg, val)
     cfg.model.pretrained = load_config(PUBLISHED.format("softmax")).model.pretrained
     torch.manual_seed(cfg.seed)
-    describe("untrained: ImageNet backbone, fresh head", build_model(cfg, 7), cfg, val)
+    describe("untrained: ImageNet backbone, fresh head", build_model(cfg, len(data.class_names)),
+             cfg, val)
 
 
 def trace(loss: str, steps: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = PUBLISHED.format("center_softmax")
-        cfg = load_config(config, [f"runs_dir={tmp}", "name=trace", f"stages.0.loss={loss}",
-                                   "bootstrap=0"])
-        cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
-        trainer = Trainer(cfg, f"{tmp}/trace", progress=False)
-        trainer.setup()
-        criterion, optimizer, scheduler = trainer.start_stage(0)
-        model, g = trainer.model, torch.Generator().manual_seed(0)
-        model.train()
-        batches = train_batches(len(trainer.train_data), cfg.batch_size, g)[:steps]
-        for step, idx in enumerate(batches):
-            x = prepare(trainer.train_data.images[idx], cfg, g)
-            y = trainer.train_data.labels[idx]
-            features = model.forward_features(x)
-            emb = model.embed(features)
-            total, parts = criterion(model.classifier(emb), emb, y)
-            optimizer.zero_grad()
-            total.backward()
-            optimizer.step()
-            criterion.after_step(emb.detach(), y)
-            scheduler.step()
-            print(f"step {step:3d} lr {optimizer.param_groups[0]['lr']:.5f} "
-                  + " ".join(f"{k} {float(v):9.3f}" for k, v in parts.items())
-                  + f"  |features| {float(features.detach().norm(dim=1).mean()):7.3f}"
-                  + f"  |emb| {float(emb.detach().norm(dim=1).mean()):7.3f}"
-                  + f"  channels off {dead_share(features.detach()):6.1%}", flush=True)
+    cfg = load_config(PUBLISHED.format("center_softmax"), [f"stages.0.loss={loss}"])
+    cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
+
+    def show(step: int, r: dict) -> None:
+        print(f"step {step:3d} lr {r['lr']:.5f} "
+              + " ".join(f"{k} {v:9.3f}" for k, v in r["values"].items() if k != "loss")
+              + f"  |features| {float(r['features'].norm(dim=1).mean()):7.3f}"
+              + f"  |emb| {float(r['embedding'].norm(dim=1).mean()):7.3f}"
+              + f"  channels off {dead_share(r['features']):6.1%}", flush=True)
+
+    trace_first_steps(cfg, steps, show, features=True)
 
 
 def main(argv=None) -> int:

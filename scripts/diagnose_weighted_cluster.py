@@ -13,12 +13,9 @@ steps, the logits reach hundreds and the network falls into predicting one class
 from __future__ import annotations
 
 import argparse
-import tempfile
-
-import torch
 
 from fer_utils.config import load_config
-from fer_utils.training.loop import Trainer, prepare, train_batches
+from fer_utils.training.trace import trace_first_steps
 
 
 def main(argv=None) -> int:
@@ -27,35 +24,22 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--steps", type=int, default=40)
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(None, [
-            f"runs_dir={tmp}", "name=trace", "data.dataset=synthetic",
-            'data.params={"n_train": 4000, "difficulty": 0.3}', "data.image_size=48", "batch_size=64",
-            "stages.0.loss=weighted_cluster+weighted_softmax", "stages.0.epochs=4",
-            f"stages.0.lr={args.lr}", f"stages.0.schedule={args.schedule}",
-            "stages.0.reduction=weighted_mean", "bootstrap=0"])
-        trainer = Trainer(cfg, f"{tmp}/trace", progress=False)
-        trainer.setup()
-        criterion, optimizer, scheduler = trainer.start_stage(0)
-        g = torch.Generator().manual_seed(0)
-        trainer.model.train()
-        for step, idx in enumerate(train_batches(len(trainer.train_data), cfg.batch_size, g)[:args.steps]):
-            x = prepare(trainer.train_data.images[idx], cfg, g)
-            y = trainer.train_data.labels[idx]
-            logits, emb = trainer.model(x)
-            loss, parts = criterion(logits, emb, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            criterion.after_step(emb.detach(), y)
-            if args.schedule == "onecycle":
-                scheduler.step()
-            centers = criterion.state_dict()["centers"].norm(dim=1)
-            print(f"step {step:3d} lr {optimizer.param_groups[0]['lr']:.4f} "
-                  + " ".join(f"{k} {float(v):8.3f}" for k, v in parts.items())
-                  + f" |emb| {float(emb.detach().norm(dim=1).mean()):6.2f}"
-                  + f" max|logit| {float(logits.detach().abs().max()):7.1f}"
-                  + " |centers| " + " ".join(f"{float(c):5.1f}" for c in centers), flush=True)
+    cfg = load_config(None, [
+        "name=trace", "data.dataset=synthetic",
+        'data.params={"n_train": 4000, "difficulty": 0.3}', "data.image_size=48", "batch_size=64",
+        "stages.0.loss=weighted_cluster+weighted_softmax", "stages.0.epochs=4",
+        f"stages.0.lr={args.lr}", f"stages.0.schedule={args.schedule}",
+        "stages.0.reduction=weighted_mean", "bootstrap=0"])
+
+    def show(step: int, r: dict) -> None:
+        centers = r["criterion"].centers.norm(dim=1)
+        print(f"step {step:3d} lr {r['lr']:.4f} "
+              + " ".join(f"{k} {v:8.3f}" for k, v in r["values"].items() if k != "loss")
+              + f" |emb| {float(r['embedding'].norm(dim=1).mean()):6.2f}"
+              + f" max|logit| {float(r['logits'].abs().max()):7.1f}"
+              + " |centers| " + " ".join(f"{float(c):5.1f}" for c in centers), flush=True)
+
+    trace_first_steps(cfg, args.steps, show)
     return 0
 
 

@@ -179,6 +179,10 @@ def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tm
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters
     from fer_utils.training.loop import check_same_config
+    from fer_utils.config import ONECYCLE_WARMUP
+    from fer_utils.pipeline import notebook_defaults
+    # the notebook's parameters cell must spell the literal papermill needs as the package's default
+    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["WARMUP"] == ONECYCLE_WARMUP
     p = load_parameters(PROJECT_ROOT / "configs/fer2013_fast/10_finetune_per_loss.yaml", {})
     default = study.paper_w_configs_from_parameters(p)
     assert {c.stages[0].warmup for c in default} == {0.3}

@@ -396,3 +396,28 @@ def test_a_model_predicting_one_class_is_reported_at_chance_level_and_a_good_one
     good = np.eye(3)[np.where(np.arange(100) % 5 == 0, (y + 1) % 3, y)]  # 80% right
     assert chance_level_note("run-y stage 0", evaluate(y, good, names, n_bootstrap=0)["kappa"],
                              good, names) is None
+    assert chance_level_note("run-z stage 0", None, one_class, names) is None  # no kappa defined
+
+
+def test_a_trace_replays_the_runs_own_first_epoch(tmp_path):
+    # trace_first_steps must follow the run's own batches, augmentation, dropout and schedule:
+    # the batch-size-weighted mean of its per-step losses over a whole epoch is the epoch's
+    # train_loss that training recorded, with a class-weighted loss and center updates in play.
+    import pandas as pd
+    from fer_utils.config import load_config
+    from fer_utils.training import train_run
+    from fer_utils.training.trace import trace_first_steps
+    cfg = load_config(None, tiny_overrides(tmp_path / "runs", **{
+        "stages.0.epochs": 1, "stages.0.loss": "center+weighted_softmax",
+        "stages.0.schedule": "onecycle", "stages.0.reduction": "weighted_mean"}))
+    recorded = pd.read_csv(train_run(cfg, progress=False) / "metrics.csv")
+    seen = []
+    trace_first_steps(cfg, 10_000, lambda step, r: seen.append((step, len(r["logits"]), r["values"])),
+                      features=True)
+    steps, sizes = [s for s, _, _ in seen], np.array([n for _, n, _ in seen])
+    assert steps == list(range(len(seen))) and sizes.sum() == 320 - 320 // 10  # validation held out
+    for key in ("loss", "weighted_softmax", "center"):
+        mean = sum(n * v[key] for _, n, v in seen) / sizes.sum()
+        assert mean == pytest.approx(recorded[f"train_{key}"].iloc[0], rel=1e-5)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        trace_first_steps(cfg, 0, lambda *a: None)

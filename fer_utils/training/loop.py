@@ -78,6 +78,13 @@ def epoch_seed(seed: int, stage: int, epoch: int) -> int:
     return (seed * 1_000_003 + stage * 10_007 + epoch) % (2 ** 63)
 
 
+def seed_epoch(run_seed: int, stage: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """Seed this rank's dropout for one epoch and return the epoch's data generator."""
+    seed = epoch_seed(run_seed, stage, epoch)
+    torch.manual_seed(dropout_seed(seed, rank))
+    return epoch_generator(seed)  # the same on every rank and every device
+
+
 # --------------------------------------------------------------------------- building
 
 def build_model(cfg: RunConfig, num_classes: int) -> FERModel:
@@ -176,11 +183,12 @@ def _warn_once(message: str) -> None:
 CHANCE_KAPPA = 0.05
 
 
-def chance_level_note(run: str, kappa: float, y_prob: np.ndarray, names) -> str | None:
+def chance_level_note(run: str, kappa: float | None, y_prob: np.ndarray, names) -> str | None:
     """A one-line warning when a run's selected model agrees with the test labels no better
     than chance (kappa, the study's one-vs-rest mean, below ``CHANCE_KAPPA``), naming the
-    class it predicts most. A diagnostic printed after training: it selects nothing."""
-    if kappa >= CHANCE_KAPPA:
+    class it predicts most. A diagnostic printed after training: it selects nothing. No kappa
+    (None: no class had one, e.g. a one-class test split) is no evidence either way."""
+    if kappa is None or kappa >= CHANCE_KAPPA:
         return None
     counts = np.bincount(y_prob.argmax(1), minlength=len(names))
     top = int(counts.argmax())
@@ -237,15 +245,22 @@ def _shard_context(n_shard: int, n_batch: int, dist: DistInfo):
 
 def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
                     device, g: torch.Generator, desc: str, progress: bool,
-                    dist: DistInfo = SINGLE) -> dict:
+                    dist: DistInfo = SINGLE, on_step=None, max_steps: int | None = None) -> dict:
     """One epoch over the training split; ``model`` is DDP-wrapped when ``dist`` has
-    several ranks. Returns the mean training loss (and its parts) per sample."""
+    several ranks. Returns the mean training loss (and its parts) per sample.
+
+    ``on_step(step, record)``, if given, sees every optimizer step (``record``: the step's
+    ``lr``, loss ``values``, detached ``logits`` and ``embedding``, and the ``criterion``);
+    ``max_steps`` ends the epoch early. Both are for diagnostics (``training.trace``)."""
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
     reduction = criterion_reduction(criterion)
     batches = train_batches(len(data), cfg.batch_size, g, min_size=2 * dist.world_size)
-    for idx in tqdm(batches, desc=desc, leave=False, disable=not progress, mininterval=2.0):
+    for step, idx in enumerate(tqdm(batches, desc=desc, leave=False, disable=not progress,
+                                    mininterval=2.0)):
+        if max_steps is not None and step >= max_steps:
+            break
         idx = idx.to(device)
         mine = shard_slice(len(idx), dist)
         # Every rank augments the whole global batch: the same random draws as one
@@ -267,10 +282,15 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         # average the gradient of the global batch's loss (a no-op in one process).
         (loss * (dist.world_size * share)).backward()
         average_gradients(criterion.parameters(), dist)
+        lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         criterion.after_step(center_update_embedding(embedding, criterion, dist), y)
         if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
             scheduler.step()
+        if on_step is not None:
+            on_step(step, {"lr": lr, "values": values, "logits": logits.detach(),
+                           "embedding": None if embedding is None else embedding.detach(),
+                           "criterion": criterion})
         n_seen += len(y)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(y)
@@ -507,9 +527,7 @@ class Trainer:
         train_model = wrap_ddp(self.model, self.device, self.dist)
         for epoch in range(first_epoch, stage.epochs):
             t0 = time.time()
-            seed = epoch_seed(cfg.seed, s, epoch)
-            torch.manual_seed(dropout_seed(seed, self.dist.rank))
-            g = epoch_generator(seed)  # the same on every rank and every device
+            g = seed_epoch(cfg.seed, s, epoch, self.dist.rank)
             criterion.on_epoch_start(epoch)
             lr = optimizer.param_groups[0]["lr"]
             desc = f"stage {s + 1}/{len(cfg.stages)} {stage.loss} epoch {epoch + 1}/{stage.epochs}"
