@@ -6,9 +6,9 @@
     python scripts/diagnose_feature_collapse.py runs runs/fer2013/W-efficientnet_lite0-pretrained-*-seed0
 
 ``trace`` trains the first ``--steps`` optimizer steps of the published pre-trained grid's
-seed-0 run (its config.yaml in results/fer2013/runs: ImageNet weights, frozen early stages,
-lr / 10) through the training loop itself (``fer_utils.training.trace``: the run's own
-batches, augmentation and schedule), with ``--loss`` in place of center + softmax, and prints,
+seed-0 run of ``--loss`` (its config.yaml in results/fer2013/runs: ImageNet weights, frozen
+early stages, lr / 10, the loss's own reduction) through the training loop itself
+(``fer_utils.training.trace``: the run's own batches, augmentation and schedule), and prints,
 per step, the loss parts, the mean norm of the pooled backbone features and of the 512-d
 embedding, and the share of pooled channels that are zero on every image of the batch (ReLU6
 units switched off). First stage only (these runs have one). ``runs`` measures finished runs' best checkpoints (local
@@ -21,12 +21,14 @@ first training step (batch statistics in the trainable stages) the pooled ImageN
 a 48 px face have a mean norm of 21.8 and the fresh 512-d embedding 7.9, so with Wen et al.'s
 centers at zero the first center term 0.5 ||x||^2 is 38.7 and, weighted by paper W's lambda 0.5,
 ten times the softmax loss (1.92). In the first 60 steps, still at the warm-up's smallest rate,
-center + softmax halves the feature norm (21.8 -> 10.6) where softmax alone keeps it (21.4).
-The trained center-loss models ended with features 29-506 times smaller than softmax's, a
-fifth to three quarters of the channels switched off and almost no class structure left
-(between-class share 0.006 against 0.045): the term was minimised by switching features off,
-and the classifier was left with the class prior. Needs the FER2013 data (../shared/data/fer2013
-or FER_DATA_ROOT).
+center + softmax halves the feature norm (21.8 -> 10.6) where softmax alone keeps it (21.4), and
+so does weighted-cluster + weighted softmax (21.2), whose term falls from 50.9 to 0.12 once the
+first center update has moved the centers apart. The trained center-loss models ended with
+features 29 and 506 times smaller than softmax's, 21% and 75% of the channels switched off and
+almost no class structure left (between-class share 0.006 and 0.005 against 0.045): the term
+was minimised by switching features off, and the classifier was left with the class prior.
+The lambda 0.05 control (benchmarks/fer2013_imagenet_center_lambda.yaml) kept its features
+(norm 2.9, 12% off, share 0.22). Needs the FER2013 data (../shared/data/fer2013 or FER_DATA_ROOT).
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ def runs(run_dirs: list[str]) -> None:
         cfg, model = load_run(run_dir)
         if cfg.model.head != "w":
             raise SystemExit(f"{run_dir}: head {cfg.model.head!r} has no embedding to measure")
-        describe(f"{Path(run_dir).name} (best checkpoint)", model, cfg, val)
+        describe(f"{run_dir} (best checkpoint)", model, cfg, val)
     cfg.model.pretrained = load_config(PUBLISHED.format("softmax")).model.pretrained
     torch.manual_seed(cfg.seed)
     describe("untrained: ImageNet backbone, fresh head", build_model(cfg, len(data.class_names)),
@@ -96,7 +98,10 @@ def runs(run_dirs: list[str]) -> None:
 
 
 def trace(loss: str, steps: int) -> None:
-    cfg = load_config(PUBLISHED.format("center_softmax"), [f"stages.0.loss={loss}"])
+    published = Path(PUBLISHED.format(loss.replace("+", "_")))
+    if not published.exists():
+        raise SystemExit(f"no published seed-0 run of {loss!r} to trace: {published} is missing")
+    cfg = load_config(published)
     cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
 
     def show(step: int, r: dict) -> None:
