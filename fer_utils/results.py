@@ -159,9 +159,20 @@ def _interval(correct: np.ndarray, groups: np.ndarray | None) -> tuple[float, fl
     return accuracy_interval(correct, groups)
 
 
+def test_metrics(run_dir: str | Path) -> dict:
+    """A run's test metrics as its metrics.json records them: there also for runs published
+    without predictions."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
+
+
+def test_confusion_matrix(run_dir: str | Path) -> np.ndarray:
+    """A run's test confusion matrix (rows true), from its metrics.json."""
+    return np.array(test_metrics(run_dir)["confusion_matrix"], dtype=np.int64)
+
+
 def _class_counts(run_dir: str, name: str) -> tuple[int, int]:
     """(hits, images) of class ``name`` in a run's test confusion matrix."""
-    test = json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
+    test = test_metrics(run_dir)
     c = list(test["class_names"]).index(name)
     row = test["confusion_matrix"][c]
     return int(row[c]), int(sum(row))
@@ -184,7 +195,7 @@ def _accuracy_interval_text(sc: "Scored | None", runs: pd.DataFrame) -> str:
     if sc is None:
         counts = []
         for d in runs["run_dir"]:
-            cm = np.array(json.loads((Path(d) / "metrics.json").read_text())["test"]["confusion_matrix"])
+            cm = test_confusion_matrix(d)
             counts.append((int(np.trace(cm)), int(cm.sum())))
         return _per_seed_wilson_spans(counts)
     lo, hi = _interval(sc.correct, sc.groups)
@@ -236,11 +247,11 @@ def per_class_recall_table(runs: pd.DataFrame, study: str = "paper_w") -> pd.Dat
     keys = ["backbone", "pretrained", "strategy" if study == "paper_f" else "losses"]
     rows = []
     for key, g in r.groupby(keys, sort=False):
-        cm = np.sum([test_confusion_matrix(d) for d in g["run_dir"]], axis=0)
+        tests = [test_metrics(d) for d in g["run_dir"]]
+        cm = np.sum([np.array(t["confusion_matrix"]) for t in tests], axis=0)
         support = cm.sum(axis=1)
-        names = json.loads((Path(g["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
         recall = {n: 100 * float(cm[c, c] / support[c]) if support[c] else np.nan
-                  for c, n in enumerate(names)}
+                  for c, n in enumerate(tests[0]["class_names"])}
         rows.append({**dict(zip(keys, key)), "runs": len(g), **recall})
     from .study import STRATEGIES
     return _in_order(pd.DataFrame(rows).round(1), keys[-1],
@@ -349,7 +360,7 @@ def scored(runs: pd.DataFrame, unit: str = "subject") -> Scored | None:
             raise ValueError(f"seeds of {runs['run'].iloc[0]}... tested different images")
         rows.append(np.concatenate([p["y_prob"].argmax(1) for p in preds]) == y)
     y, keys, groups = first
-    names = json.loads((Path(runs["run_dir"].iloc[0]) / "metrics.json").read_text())["test"]["class_names"]
+    names = test_metrics(runs["run_dir"].iloc[0])["class_names"]
     return Scored(np.stack(rows), y, keys, sorted(runs.seed.unique()), groups,
                   unit if groups is not None else "image", list(names))
 
@@ -428,13 +439,6 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, name: str, title: str 
         md += f"\n{note}\n"
     md_path = fio.write_text(out_dir / f"{name}.md", md)
     return csv_path, md_path
-
-
-def test_confusion_matrix(run_dir: str | Path) -> np.ndarray:
-    """A run's test confusion matrix (rows true) as its metrics.json records it: there also
-    for runs published without predictions."""
-    test = json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
-    return np.array(test["confusion_matrix"], dtype=np.int64)
 
 
 def pooled_confusion(runs: pd.DataFrame, class_names, stage: int | None = None) -> np.ndarray:

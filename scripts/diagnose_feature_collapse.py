@@ -81,15 +81,15 @@ def describe(name: str, model, cfg, val: DeviceData, n: int = 1024) -> None:
 
 
 def runs(run_dirs: list[str]) -> None:
-    cfg, _ = load_run(run_dirs[0])
-    cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
-    # the first run's validation split (seeded by its seed: the same for runs of one seed)
-    data = load_dataset(cfg.data, split_seed=cfg.seed)
-    val = DeviceData(data.val, "cpu")
+    data = val = None
     for run_dir in run_dirs:
         cfg, model = load_run(run_dir)
         if cfg.model.head != "w":
             raise SystemExit(f"{run_dir}: head {cfg.model.head!r} has no embedding to measure")
+        if val is None:  # the first run's validation split (seeded: the same for runs of one seed)
+            cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
+            data = load_dataset(cfg.data, split_seed=cfg.seed)
+            val = DeviceData(data.val, "cpu")
         describe(f"{run_dir} (best checkpoint)", model, cfg, val)
     cfg.model.pretrained = load_config(PUBLISHED.format("softmax")).model.pretrained
     torch.manual_seed(cfg.seed)

@@ -11,7 +11,6 @@ import copy
 import tempfile
 from collections.abc import Callable
 
-
 from ..config import RunConfig
 from .loop import Trainer, seed_epoch, train_one_epoch
 
