@@ -3,10 +3,11 @@
     python scripts/diagnose_feature_collapse.py trace                  # first steps, center + softmax
     python scripts/diagnose_feature_collapse.py trace --loss softmax   # the same steps without it
     python scripts/diagnose_feature_collapse.py trace --loss weighted_cluster+weighted_softmax
+    python scripts/diagnose_feature_collapse.py trace --loss weighted_cluster+weighted_softmax --seed 1 --steps 450
     python scripts/diagnose_feature_collapse.py runs runs/fer2013/W-efficientnet_lite0-pretrained-*-seed0
 
 ``trace`` trains the first ``--steps`` optimizer steps of the published pre-trained grid's
-seed-0 run of ``--loss`` (its config.yaml in results/fer2013/runs: ImageNet weights, frozen
+seed-0 run (``--seed``) of ``--loss`` (its config.yaml in results/fer2013/runs: ImageNet weights, frozen
 early stages, lr / 10, the loss's own reduction) through the training loop itself
 (``fer_utils.training.trace``: the run's own batches, augmentation and schedule), and prints,
 per step, the loss parts, the mean norm of the pooled backbone features and of the 512-d
@@ -44,7 +45,7 @@ from fer_utils.training.evaluate import load_run
 from fer_utils.training.loop import DeviceData, build_model, prepare
 from fer_utils.training.trace import trace_first_steps
 
-PUBLISHED = str(PROJECT_ROOT / "results/fer2013/runs/W-efficientnet_lite0-pretrained-{}-seed0/config.yaml")
+PUBLISHED = str(PROJECT_ROOT / "results/fer2013/runs/W-efficientnet_lite0-pretrained-{}-seed{}/config.yaml")
 
 
 def dead_share(features: torch.Tensor) -> float:
@@ -97,10 +98,10 @@ def runs(run_dirs: list[str]) -> None:
              cfg, val)
 
 
-def trace(loss: str, steps: int) -> None:
-    published = Path(PUBLISHED.format(loss.replace("+", "_")))
+def trace(loss: str, steps: int, seed: int = 0) -> None:
+    published = Path(PUBLISHED.format(loss.replace("+", "_"), seed))
     if not published.exists():
-        raise SystemExit(f"no published seed-0 run of {loss!r} to trace: {published} is missing")
+        raise SystemExit(f"no published seed-{seed} run of {loss!r} to trace: {published} is missing")
     cfg = load_config(published)
     cfg.data.root = str(shared_data_root() / "fer2013")  # not the publishing host's path
 
@@ -120,11 +121,12 @@ def main(argv=None) -> int:
     t = sub.add_parser("trace", help="first optimizer steps from ImageNet")
     t.add_argument("--loss", default="center+softmax")
     t.add_argument("--steps", type=int, default=60)
+    t.add_argument("--seed", type=int, default=0, help="which published seed's run to replay")
     r = sub.add_parser("runs", help="finished runs' best checkpoints vs the untrained model")
     r.add_argument("run_dirs", nargs="+")
     args = p.parse_args(argv)
     if args.command == "trace":
-        trace(args.loss, args.steps)
+        trace(args.loss, args.steps, args.seed)
     else:
         runs(args.run_dirs)
     return 0

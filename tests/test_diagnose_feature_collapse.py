@@ -28,3 +28,13 @@ def test_between_class_share_is_one_minus_the_pooled_within_class_share():
 def test_dead_share_counts_channels_zero_on_every_row_only():
     f = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 6.0]])
     assert diag.dead_share(f) == 0.5
+
+
+def test_trace_names_the_published_run_of_the_seed_asked_for():
+    """--seed picks the published run it replays; a seed never published is refused in one line
+    before any data is read."""
+    import pytest
+    assert diag.PUBLISHED.format("weighted_cluster_weighted_softmax", 1).endswith(
+        "W-efficientnet_lite0-pretrained-weighted_cluster_weighted_softmax-seed1/config.yaml")
+    with pytest.raises(SystemExit, match="no published seed-99 run of 'softmax'"):
+        diag.trace("softmax", 1, seed=99)
