@@ -7,7 +7,7 @@
     python scripts/diagnose_feature_collapse.py runs runs/fer2013/W-efficientnet_lite0-pretrained-*-seed0
 
 ``trace`` trains the first ``--steps`` optimizer steps of the published pre-trained grid's
-seed-0 run (``--seed``) of ``--loss`` (its config.yaml in results/fer2013/runs: ImageNet weights, frozen
+run of ``--seed`` (default 0) of ``--loss`` (its config.yaml in results/fer2013/runs: ImageNet weights, frozen
 early stages, lr / 10, the loss's own reduction) through the training loop itself
 (``fer_utils.training.trace``: the run's own batches, augmentation and schedule), and prints,
 per step, the loss parts, the mean norm of the pooled backbone features and of the 512-d
