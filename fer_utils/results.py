@@ -565,6 +565,13 @@ def setting_labels(runs: pd.DataFrame, key: str = "losses") -> list[str]:
     return labels
 
 
+def missing_embeddings(runs: pd.DataFrame) -> list[str]:
+    """Setting labels (``setting_labels``) of the runs that hold no test embeddings: a figure
+    drawn from ``test_embeddings`` alone would silently leave these settings out."""
+    have = test_embeddings(runs)
+    return [label for label in setting_labels(runs) if label not in have]
+
+
 def test_embeddings(runs: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{setting label: (test embedding, y_true)}`` (labels of ``setting_labels``) for the
     runs whose predictions hold embeddings (runs restored from a results folder do not; runs

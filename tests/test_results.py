@@ -224,6 +224,8 @@ def test_test_embeddings_keys_by_label_and_skips_runs_without_embeddings(tmp_pat
     assert list(out) == ["softmax"]
     assert out["softmax"][0].shape == (3, 4) and np.array_equal(out["softmax"][1], y)
 
+    assert results.missing_embeddings(results.collect_runs(tmp_path)) == ["center+softmax"]
+
 
 def test_setting_labels_name_the_initialisation_and_backbone_only_when_runs_mix_them(tmp_path):
     y = np.arange(3)
