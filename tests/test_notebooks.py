@@ -102,11 +102,12 @@ def test_full_run_parameter_files_build_valid_run_configs(dataset):
         else:
             configs = study.paper_f_configs_from_parameters(p)
         assert configs
-        if dataset == "fer2013_imagenet":  # issue 18: 3 seeds pre-trained, 1 scratch (shrunk)
+        if dataset == "fer2013_imagenet":  # issue 18: 3 seeds pre-trained; scratch shrunk to 2 losses
             pre = [c for c in configs if c.model.pretrained]
             assert len(pre) == 18 and all(c.model.freeze_stages for c in pre)
             scratch = [c for c in configs if not c.model.pretrained]
-            assert len(scratch) == 6 and not any(c.model.freeze_stages for c in scratch)
+            assert sorted(c.stages[0].loss for c in scratch) == ["softmax", "weighted_cluster+weighted_softmax"]
+            assert not any(c.model.freeze_stages for c in scratch)
             assert configs[:len(pre)] == pre  # pre-trained rows train first
 
 
