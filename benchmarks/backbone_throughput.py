@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--frozen", choices=["both", "no", "yes"], default="both",
+                   help="time with stages 1-3 frozen, trained, or both (a from-scratch backbone: no)")
     p.add_argument("--out", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
     device = torch.device("cpu")
@@ -45,7 +47,7 @@ def main(argv=None) -> int:
     print(f"machine: {machine()}")
     print(f"{'size':>4s} {'frozen':>6s} " + " ".join(f"{m:>19s}" for m in args.modes) + "   (img/s, train step)")
     for size in args.sizes:
-        for frozen in (False, True):
+        for frozen in {"both": (False, True), "no": (False,), "yes": (True,)}[args.frozen]:
             recipe = replace(base, image_size=size, freeze_stages=frozen)
             cells = {}
             for mode in args.modes:

@@ -26,12 +26,14 @@ def base_config(*, dataset: str, root: str | None = None, data_params: dict | No
                 augmentation: str = "w", normalization: str = "imagenet",
                 precision: str = "fp32", device: str = "auto", runs_dir: str = "runs",
                 bootstrap: int = 1000, select_metric: str = "accuracy", tta: str = "none",
-                monitor_test: bool = False, overrides: list[str] | None = None) -> dict:
-    """The settings shared by every run of a grid, as a plain config dict."""
+                monitor_test: bool = False, channels_last: bool = False,
+                overrides: list[str] | None = None) -> dict:
+    """The settings shared by every run of a grid, as a plain config dict (``channels_last``:
+    the convolutions' memory format, a speed choice that is part of the run's config)."""
     values = {
         "runs_dir": runs_dir, "device": device, "batch_size": batch_size, "precision": precision,
         "bootstrap": bootstrap, "select_metric": select_metric, "tta": tta,
-        "monitor_test": monitor_test,
+        "monitor_test": monitor_test, "channels_last": channels_last,
         "data": {"dataset": dataset, "root": root, "params": dict(data_params or {}),
                  "image_size": image_size, "in_chans": in_chans, "augmentation": augmentation,
                  "normalization": normalization},
@@ -264,7 +266,8 @@ def _base_from_parameters(p: dict, default_augmentation: str) -> dict:
                        runs_dir=str(project_path(p.get("RUNS_DIR", "runs"))),
                        bootstrap=p.get("BOOTSTRAP", 200),
                        select_metric=p.get("SELECT_METRIC", "accuracy"), tta=p.get("TTA", "none"),
-                       monitor_test=p.get("MONITOR_TEST", False))
+                       monitor_test=p.get("MONITOR_TEST", False),
+                       channels_last=p.get("CHANNELS_LAST", False))
 
 
 def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:

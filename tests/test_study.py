@@ -195,3 +195,18 @@ def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tm
     check_same_config(tmp_path, default[0])
     with pytest.raises(ValueError, match="differs in: stages"):
         check_same_config(tmp_path, study.paper_w_configs_from_parameters(p)[0])
+
+
+def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_off():
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters, notebook_defaults
+    for nb in ("10_finetune_per_loss", "20_two_stage_focal"):
+        assert notebook_defaults(PROJECT_ROOT / f"notebooks/{nb}.ipynb")["CHANNELS_LAST"] is False
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_fast/10_finetune_per_loss.yaml", {})
+    # off by default, so every published run keeps its config (and resumes)
+    assert {c.channels_last for c in study.paper_w_configs_from_parameters(p)} == {False}
+    p["CHANNELS_LAST"] = True
+    assert {c.channels_last for c in study.paper_w_configs_from_parameters(p)} == {True}
+    f = load_parameters(PROJECT_ROOT / "configs/ckplus48/20_two_stage_focal.yaml", {})
+    f["CHANNELS_LAST"] = True
+    assert {c.channels_last for c in study.paper_f_configs_from_parameters(f)} == {True}
