@@ -5,6 +5,8 @@
     python benchmarks/time_to_accuracy.py --config configs/fer2013_fast/10_finetune_per_loss.yaml \
         --compare results/fer2013/headline/runs/W-resnet18-scratch-softmax-seed0 \
         --figure results/benchmarks/time_to_accuracy_cpu.png   # + the curves beside another run
+    python benchmarks/time_to_accuracy.py --config ... --no-train \
+        --record results/benchmarks/fer2013_time_to_accuracy.csv   # a line in the candidates' record
 
 Trains the recipe's run (or resumes it, or reads it when finished: it is the same run
 directory the pipeline writes) and prints the training wall-clock at which PublicTest
@@ -51,6 +53,49 @@ def time_to_targets(metrics_csv: Path, targets: list[float]) -> list[dict]:
     return out
 
 
+def accuracy_at_minutes(metrics_csv: Path, minutes: list[float]) -> dict:
+    """Monitored PublicTest accuracy of the last epoch that had finished by each mark of
+    training wall-clock (None before the first epoch ends): the run's trajectory, not a model
+    one would ship at that minute (a one-cycle run stopped early has not annealed)."""
+    rows = pd.read_csv(metrics_csv)
+    out = {}
+    for m in minutes:
+        done = rows[rows["elapsed_s"] <= 60 * m]
+        out[m] = None if done.empty else float(done["monitor_test_accuracy"].iloc[-1])
+    return out
+
+
+RECORD_MINUTES = (20, 40, 60)
+
+
+def candidate_row(config: str, run_dir: Path) -> dict:
+    """One line of the candidates' record: recipe, host, commit, speed, accuracy at 20/40/60
+    training minutes and the model chosen on validation."""
+    info = json.loads((run_dir / "run_info.json").read_text())
+    final = json.loads((run_dir / "metrics.json").read_text())
+    rows = pd.read_csv(run_dir / "metrics.csv")
+    at = accuracy_at_minutes(run_dir / "metrics.csv", list(RECORD_MINUTES))
+    machine = info.get("machine", {})
+    row = {"config": config, "commit": info.get("git", {}).get("sha", "")[:7],
+           "cpu": f"{machine.get('cpu_model', '?')} ({machine.get('cpu_capability', '?')})",
+           "epochs": len(rows), "mean_epoch_s": round(float(rows["epoch_time_s"].mean()), 1)}
+    row.update({f"test_acc_at_{m}_min": None if a is None else round(100 * a, 2) for m, a in at.items()})
+    row.update({"best_val_epoch": final["best_epoch"] + 1,
+                "val_acc_selected": round(100 * final["val"]["accuracy"], 2),
+                "test_acc_selected": round(100 * final["test"]["accuracy"], 2),
+                "train_min": round(final["train_time_s"] / 60, 1)})
+    return row
+
+
+def record_candidate(csv: Path, row: dict) -> None:
+    """Add ``row`` to the record, replacing an earlier line of the same recipe on the same CPU."""
+    table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(columns=list(row))
+    keep = ~((table["config"] == row["config"]) & (table["cpu"] == row["cpu"]))
+    table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv, index=False)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="a notebook-10 parameter file")
@@ -59,6 +104,8 @@ def main(argv=None) -> int:
     p.add_argument("--compare", nargs="*", default=[], metavar="RUN_DIR",
                    help="finished runs (local or published) drawn beside this one in --figure")
     p.add_argument("--figure", help="PNG of accuracy vs training minutes (needs the run's metrics.csv)")
+    p.add_argument("--record", metavar="CSV", help="add the finished run as a line of this candidates' "
+                   "record (e.g. results/benchmarks/fer2013_time_to_accuracy.csv)")
     args = p.parse_args(argv)
     params = yaml.safe_load(Path(args.config).read_text())
     configs = paper_w_configs_from_parameters(params)
@@ -80,6 +127,11 @@ def main(argv=None) -> int:
     if final:
         print(f"selected model (best validation epoch {final['best_epoch'] + 1}): PublicTest accuracy "
               f"{100 * final['test']['accuracy']:.2f}%, training time {final['train_time_s'] / 60:.1f} min")
+    if args.record:
+        if not final:
+            raise ValueError(f"{run_dir} has not finished: nothing to record")
+        record_candidate(Path(args.record), candidate_row(args.config, run_dir))
+        print(f"recorded in {args.record}")
     if args.figure:
         save_curves([run_dir, *args.compare], Path(args.figure), target=max(args.targets))
         print(f"figure: {args.figure}")

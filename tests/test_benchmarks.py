@@ -159,3 +159,31 @@ def test_recipe_search_trains_candidates_and_ranks_them_on_validation(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ValueError, match="candidate typo: unknown parameter"):
         search.main(["--file", str(tmp_path / "c.yaml"), "--only", "plain", "--out", str(out)])
+
+
+def test_accuracy_at_minutes_takes_the_last_epoch_finished_by_each_mark(tmp_path):
+    tta = _load("time_to_accuracy")
+    pd.DataFrame({"epoch": [0, 1, 2], "elapsed_s": [700.0, 1300.0, 2500.0],
+                  "monitor_test_accuracy": [0.40, 0.55, 0.60]}).to_csv(tmp_path / "m.csv", index=False)
+    # 10 min: nothing finished; 20 min (1200 s): only epoch 0; 60 min: epoch 2
+    assert tta.accuracy_at_minutes(tmp_path / "m.csv", [10, 20, 22, 60]) == {10: None, 20: 0.40, 22: 0.55,
+                                                                          60: 0.60}
+
+
+def test_record_candidate_replaces_the_same_recipe_on_the_same_cpu_only(tmp_path):
+    tta = _load("time_to_accuracy")
+    run = _monitored_run(tmp_path / "a", "resnet18_half_s1", 1, [0.4, 0.62, 0.71])
+    pd.read_csv(run / "metrics.csv").assign(epoch_time_s=60.0).to_csv(run / "metrics.csv", index=False)
+    (run / "run_info.json").write_text(json.dumps({"git": {"sha": "abcdef123"},
+                                                   "machine": {"cpu_model": "X", "cpu_capability": "AVX2"}}))
+    (run / "metrics.json").write_text(json.dumps({"best_epoch": 1, "val": {"accuracy": 0.6},
+                                                  "test": {"accuracy": 0.62}, "train_time_s": 180.0}))
+    row = tta.candidate_row("configs/x.yaml", run)
+    assert (row["commit"], row["cpu"], row["epochs"], row["test_acc_at_20_min"]) == ("abcdef1", "X (AVX2)", 3, 71.0)
+    assert (row["best_val_epoch"], row["test_acc_selected"], row["train_min"]) == (2, 62.0, 3.0)
+    csv = tmp_path / "record.csv"
+    tta.record_candidate(csv, row)
+    tta.record_candidate(csv, {**row, "test_acc_selected": 63.0})  # rerun: replaces
+    tta.record_candidate(csv, {**row, "cpu": "Y (AVX512)"})  # another host: a line of its own
+    table = pd.read_csv(csv)
+    assert len(table) == 2 and table.loc[table.cpu == "X (AVX2)", "test_acc_selected"].tolist() == [63.0]
