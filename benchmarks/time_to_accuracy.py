@@ -77,7 +77,8 @@ def candidate_row(config: str, run_dir: Path) -> dict:
     at = accuracy_at_minutes(run_dir / "metrics.csv", list(RECORD_MINUTES))
     machine = info.get("machine", {})
     row = {"config": config, "commit": info.get("git", {}).get("sha", "")[:7],
-           "cpu": f"{machine.get('cpu_model', '?')} ({machine.get('cpu_capability', '?')})",
+           "cpu": (f"{machine['cpu_model']} ({machine.get('cpu_capability', '?')})" if "cpu_model" in machine
+                   else "not recorded (run predates it)"),
            "epochs": len(rows), "mean_epoch_s": round(float(rows["epoch_time_s"].mean()), 1)}
     row.update({f"test_acc_at_{m}_min": None if a is None else round(100 * a, 2) for m, a in at.items()})
     row.update({"best_val_epoch": final["best_epoch"] + 1,
