@@ -53,11 +53,11 @@ def time_to_targets(metrics_csv: Path, targets: list[float]) -> list[dict]:
     return out
 
 
-def accuracy_at_minutes(metrics_csv: Path, minutes: list[float]) -> dict:
-    """Monitored PublicTest accuracy of the last epoch that had finished by each mark of
-    training wall-clock (None before the first epoch ends): the run's trajectory, not a model
-    one would ship at that minute (a one-cycle run stopped early has not annealed)."""
-    rows = pd.read_csv(metrics_csv)
+def accuracy_at_minutes(rows: pd.DataFrame, minutes: list[float]) -> dict:
+    """Monitored PublicTest accuracy of the last epoch (a ``metrics.csv`` row) that had finished
+    by each mark of training wall-clock (None before the first epoch ends): the run's
+    trajectory, not a model one would ship at that minute (a one-cycle run stopped early has
+    not annealed)."""
     out = {}
     for m in minutes:
         done = rows[rows["elapsed_s"] <= 60 * m]
@@ -74,7 +74,7 @@ def candidate_row(config: str, run_dir: Path) -> dict:
     info = json.loads((run_dir / "run_info.json").read_text())
     final = json.loads((run_dir / "metrics.json").read_text())
     rows = pd.read_csv(run_dir / "metrics.csv")
-    at = accuracy_at_minutes(run_dir / "metrics.csv", list(RECORD_MINUTES))
+    at = accuracy_at_minutes(rows, list(RECORD_MINUTES))
     machine = info.get("machine", {})
     row = {"config": config, "commit": info.get("git", {}).get("sha", "")[:7],
            "cpu": (f"{machine['cpu_model']} ({machine.get('cpu_capability', '?')})" if "cpu_model" in machine

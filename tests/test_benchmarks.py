@@ -163,10 +163,10 @@ def test_recipe_search_trains_candidates_and_ranks_them_on_validation(tmp_path):
 
 def test_accuracy_at_minutes_takes_the_last_epoch_finished_by_each_mark(tmp_path):
     tta = _load("time_to_accuracy")
-    pd.DataFrame({"epoch": [0, 1, 2], "elapsed_s": [700.0, 1300.0, 2500.0],
-                  "monitor_test_accuracy": [0.40, 0.55, 0.60]}).to_csv(tmp_path / "m.csv", index=False)
+    rows = pd.DataFrame({"epoch": [0, 1, 2], "elapsed_s": [700.0, 1300.0, 2500.0],
+                         "monitor_test_accuracy": [0.40, 0.55, 0.60]})
     # 10 min: nothing finished; 20 min (1200 s): only epoch 0; 60 min: epoch 2
-    assert tta.accuracy_at_minutes(tmp_path / "m.csv", [10, 20, 22, 60]) == {10: None, 20: 0.40, 22: 0.55,
+    assert tta.accuracy_at_minutes(rows, [10, 20, 22, 60]) == {10: None, 20: 0.40, 22: 0.55,
                                                                           60: 0.60}
 
 
