@@ -60,6 +60,10 @@ class Recipe:
 RECIPES = {
     # The study's CPU recipe on FER2013 (configs/fer2013*).
     "fer2013": Recipe("resnet18", 48, 1, 64, "softmax", "w", False, "w", 7),
+    # The shipped model's recipe (configs/fer2013_fast): full resolution in the first stage.
+    "fer2013_fast": Recipe("resnet18_half_s1", 48, 1, 64, "softmax", "w", False, "w", 7),
+    "fer2013_fast_large_batch": Recipe("resnet18_half_s1", 48, 1, 256, "softmax", "w", False, "w", 7,
+                                       gpu_only=True),
     # Paper W: SE-ResNet-50, 224 px, batch 36, stages 1-3 frozen, weighted-cluster + weighted
     # softmax with center updates after every step.
     "paper_w": Recipe("seresnet50", 224, 3, 36, "weighted_cluster+weighted_softmax", "w", True, "w", 8),

@@ -102,6 +102,20 @@ def test_wheelhouse_without_torch_keeps_everything_but_the_torch_stack():
     assert "torch==1.0" in mod.to_download(report, without_torch=False)
 
 
+def test_wheelhouse_leaves_out_what_the_box_has_but_keeps_the_build_requirements(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_wheelhouse", ROOT / "scripts" / "make_wheelhouse.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    have = tmp_path / "box.txt"
+    have.write_text("# the box\nNumPy==2.5.2\ntyping_extensions\npython-dateutil >= 2\n")
+    assert mod.read_have(have) == {"numpy", "typing-extensions", "python-dateutil"}
+    report = {"install": [{"metadata": {"name": n, "version": "1.0"}} for n in
+                          ("numpy", "typing-extensions", "python_dateutil", "papermill", "torch")]}
+    assert mod.to_download(report, without_torch=True, have=mod.read_have(have)) == ["papermill==1.0"]
+    assert any(r.startswith("setuptools") for r in mod.build_requirements())
+
+
 def test_gpu_smoke_reports_a_missing_gpu_in_one_line_and_measures_on_cpu(tmp_path):
     import subprocess
     import sys
