@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Smoke test of a fresh GPU box, under 10 minutes: install what the smoke runs (the package,
-# papermill, ipykernel; from a wheelhouse when the box has no network), then
-# scripts/gpu_smoke.py writes runs/gpu_smoke/gpu_smoke.json.
+# Smoke test of a fresh GPU box: install what the smoke runs (the package, papermill, ipykernel;
+# from a wheelhouse when the box has no network), then scripts/gpu_smoke.py writes
+# runs/gpu_smoke/gpu_smoke.json (each step under its own time limit; the README's "On a GPU box"
+# says what ran on an H200 and how long it took).
 #   bash scripts/gpu_smoke.sh                 # pip reaches an index, or everything is installed
 #   bash scripts/gpu_smoke.sh wheelhouse/     # offline: wheels made by scripts/make_wheelhouse.py --smoke
 #   bash scripts/gpu_smoke.sh wheelhouse/ --steps throughput --out /tmp/smoke   # arguments after

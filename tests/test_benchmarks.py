@@ -136,6 +136,19 @@ def test_gpu_smoke_reports_a_missing_gpu_in_one_line_and_measures_on_cpu(tmp_pat
     assert rows[0]["recipe"] == "fer2013" and rows[0]["ours_img_s"] > 0
 
 
+def test_readme_gpu_rows_are_the_recorded_h200_figures():
+    """The README's GPU rows are read off results/benchmarks/throughput_cuda_h200.json, not typed."""
+    rec = json.loads((ROOT / "results" / "benchmarks" / "throughput_cuda_h200.json").read_text())
+    rows = rec["call_1"]["results"] + rec["call_2"]["results"]
+    readme = (ROOT / "README.md").read_text()
+    assert len(rows) == 7
+    for r in rows:
+        assert f"| {r['naive_img_s']:,.1f} | {r['ours_img_s']:,.1f} | {r['speedup']:.2f}x |" in readme, r["recipe"]
+    # call 1's rows were read off the printed table: they must be the printed figures
+    for r in rec["call_1"]["results"]:
+        assert f"{r['naive_img_s']:.1f}" in rec["call_1"]["printed"] and f"{r['ours_img_s']:.1f}" in rec["call_1"]["printed"]
+
+
 def test_backbone_throughput_grid_runs_every_cell(tmp_path):
     bench = _load("backbone_throughput")
     out = tmp_path / "b.json"
