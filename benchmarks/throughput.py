@@ -144,7 +144,8 @@ def time_ours(recipe: Recipe, device, steps: int, warmup: int, precision: str = 
     # Both caches are built before the clock starts: a run builds its cache once, not per
     # epoch. (The first GPU figures, results/benchmarks/throughput_cuda_h200.json, were taken
     # with the random images, 770 MB for paper W at batch 256 x 20 steps, drawn in the clock.)
-    warm_data, timed_data = (resident(warmup, 1) if warmup else None), resident(steps, 2)
+    warm_data = resident(warmup, 1) if warmup else None
+    timed_data = resident(steps, 2)
     if warm_data is not None:
         epoch(warm_data, 1)
     _sync(device)

@@ -34,9 +34,9 @@ if [ -n "$WHEELHOUSE" ]; then PIP+=(--no-index --find-links "$WHEELHOUSE"); fi
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "${PIP[@]}" -c constraints.txt torch torchvision   # no torch on the box: the study's pins
 fi
-# What the smoke runs: the package and the notebooks' executor (scripts/make_wheelhouse.py
-# --smoke lists the same). JupyterLab, nbval and the test extras are for people and CI.
-"${PIP[@]}" -e . "papermill>=2.5" "ipykernel>=6.0"
+# What the smoke runs: the package and the notebooks' executor (pyproject's "smoke" extra).
+# JupyterLab, nbval and the test extras are for people and CI.
+"${PIP[@]}" -e ".[smoke]"
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
 export MPLBACKEND=Agg
 "$VENV/bin/python" scripts/gpu_smoke.py "${@:2}"

@@ -32,8 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: What a box with its own CUDA torch already has (and must keep).
 TORCH_STACK = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
 EXTRA = ["facenet-pytorch==2.6.0"]  # installed --no-deps by the set-up (outdated pins)
-#: What scripts/gpu_smoke.sh installs: the package and the notebooks' executor.
-SMOKE_REQUIREMENTS = ["papermill>=2.5", "ipykernel>=6.0"]
 
 
 def canonical(name: str) -> str:
@@ -84,12 +82,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.have is not None and not args.have.is_file():
         p.error(f"--have: no such file {args.have}")
-    project = [str(ROOT)] + SMOKE_REQUIREMENTS if args.smoke else [f"{ROOT}[notebooks,test]"]
+    project = f"{ROOT}[smoke]" if args.smoke else f"{ROOT}[notebooks,test]"  # smoke: gpu_smoke.sh's set
     have = read_have(args.have) if args.have else set()
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                        "--report", str(report_path), "-c", str(ROOT / "constraints.txt"), *project],
+                        "--report", str(report_path), "-c", str(ROOT / "constraints.txt"), project],
                        check=True)
         wanted = to_download(json.loads(report_path.read_text()), args.no_torch, have)
     if not args.smoke and "facenet-pytorch" not in have:

@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+def _load(name, folder="benchmarks"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -91,10 +91,7 @@ def test_throughput_benchmark_runs_naive_and_ours(tmp_path):
 
 
 def test_wheelhouse_without_torch_keeps_everything_but_the_torch_stack():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_wheelhouse", ROOT / "scripts" / "make_wheelhouse.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("make_wheelhouse", "scripts")
     report = {"install": [{"metadata": {"name": n, "version": "1.0"}} for n in
                           ("torch", "torchvision", "nvidia-cudnn-cu13", "triton", "timm", "numpy",
                            "fer_utils", "cuda-bindings")]}
@@ -103,10 +100,7 @@ def test_wheelhouse_without_torch_keeps_everything_but_the_torch_stack():
 
 
 def test_wheelhouse_leaves_out_what_the_box_has_but_keeps_the_build_requirements(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_wheelhouse", ROOT / "scripts" / "make_wheelhouse.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("make_wheelhouse", "scripts")
     have = tmp_path / "box.txt"
     have.write_text("# the box\nNumPy==2.5.2\ntyping_extensions\npython-dateutil >= 2\n")
     assert mod.read_have(have) == {"numpy", "typing-extensions", "python-dateutil"}
