@@ -84,6 +84,17 @@ class StageConfig:
     warmup: float = ONECYCLE_WARMUP
     #: Re-initialise the last FC at the start of this stage (paper F's stage 2).
     reinit_head: bool = False
+    #: Progressive resizing (not in either paper): the training input side for consecutive,
+    #: equal parts of the stage's epochs, e.g. [32, 40, 48] trains the first third at 32 px;
+    #: cheaper early epochs buy more epochs in a time budget. Empty: data.image_size
+    #: throughout. Validation and test always see data.image_size.
+    train_sizes: list = field(default_factory=list)
+
+    def train_size(self, epoch: int) -> int | None:
+        """The training input side of ``epoch`` (None: data.image_size)."""
+        if not self.train_sizes:
+            return None
+        return self.train_sizes[epoch * len(self.train_sizes) // self.epochs]
 
 
 @dataclass
@@ -283,6 +294,10 @@ def validate_config(cfg: RunConfig) -> None:
             raise ValueError(f"{where}.lr must be > 0, got {stage.lr}")
         if not 0 < stage.warmup < 1:
             raise ValueError(f"{where}.warmup must be a fraction in (0, 1), got {stage.warmup}")
+        if not isinstance(stage.train_sizes, list) or len(stage.train_sizes) > stage.epochs or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 16 for n in stage.train_sizes):
+            raise ValueError(f"{where}.train_sizes must be a list of at most epochs ({stage.epochs}) "
+                             f"integer sides >= 16, got {stage.train_sizes!r}")
         try:  # builds with placeholder counts: checks params, alpha length, head needs
             build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
                        embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)

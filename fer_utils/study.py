@@ -74,7 +74,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  weighted_reduction: str | None = None,
                  loss_params: dict | None = None, schedule: str = "step",
                  seeds_per_loss: dict | None = None,
-                 scratch_seeds_per_loss: dict | None = None, warmup: float = ONECYCLE_WARMUP) -> list[RunConfig]:
+                 scratch_seeds_per_loss: dict | None = None, warmup: float = ONECYCLE_WARMUP,
+                 train_sizes: list | None = None) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -85,7 +86,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     a plain mean shrinks their gradients by about N_min / N_avg, i.e. their learning rate.
     ``schedule`` is paper W's ``step`` (x ``gamma`` every ``step_size`` epochs) or any
     other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets; ``warmup`` is
-    the fraction of a one-cycle run spent raising the learning rate).
+    the fraction of a one-cycle run spent raising the learning rate). ``train_sizes``: the
+    training input sides of progressive resizing (``StageConfig.train_sizes``; None: none).
     ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
     a paired test compares); other losses use ``seeds``. ``scratch_seeds_per_loss`` does the
     same for the scratch rows of a backbone that also has pre-trained rows (a cheaper
@@ -123,7 +125,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         "epochs": epochs,
                         "lr": lr / 10 if init is not None else lr, "schedule": schedule,
                         "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay,
-                        "warmup": warmup}]
+                        "warmup": warmup, "train_sizes": list(train_sizes or [])}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
     return configs
@@ -282,7 +284,8 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         schedule=p.get("SCHEDULE", "step"), seeds_per_loss=p.get("SEEDS_PER_LOSS", {}),
                         loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
                         scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}),
-                        warmup=p.get("WARMUP", ONECYCLE_WARMUP))
+                        warmup=p.get("WARMUP", ONECYCLE_WARMUP),
+                        train_sizes=p.get("TRAIN_SIZES", []))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

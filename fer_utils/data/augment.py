@@ -125,12 +125,16 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
-def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generator) -> torch.Tensor:
-    """Augment a uint8 batch; returns float32 in [0, 1] on the same device."""
+def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generator,
+                  size: int | None = None) -> torch.Tensor:
+    """Augment a uint8 batch; returns float32 in [0, 1] on the same device, ``size`` pixels
+    square when given (the warp samples its output grid at that side: progressive resizing
+    costs one resampling, not two)."""
     x = to_float(images)
-    if recipe.warps:
+    out_shape = list(x.shape[:2]) + [size, size] if size is not None else list(x.shape)
+    if recipe.warps or out_shape != list(x.shape):
         theta = random_affine_params(x.shape[0], recipe, g).to(x.device)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        grid = F.affine_grid(theta, out_shape, align_corners=False)
         # Reflection padding avoids black corners after rotation.
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if recipe.erase > 0:

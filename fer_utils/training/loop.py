@@ -153,8 +153,14 @@ def train_batches(n: int, batch_size: int, g: torch.Generator,
     return batches
 
 
-def prepare(x_uint8: torch.Tensor, cfg: RunConfig, g: torch.Generator | None) -> torch.Tensor:
-    x = augment_batch(x_uint8, get_recipe(cfg.data.augmentation), g) if g is not None else to_float(x_uint8)
+def prepare(x_uint8: torch.Tensor, cfg: RunConfig, g: torch.Generator | None,
+            size: int | None = None) -> torch.Tensor:
+    """Training batch (augmented with ``g``, at side ``size`` when given) or, without ``g``,
+    an evaluation batch as stored; normalised, in the run's memory format."""
+    if g is not None:
+        x = augment_batch(x_uint8, get_recipe(cfg.data.augmentation), g, size)
+    else:
+        x = to_float(x_uint8)
     x = normalize(x, cfg.data.normalization)
     return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
@@ -245,13 +251,15 @@ def _shard_context(n_shard: int, n_batch: int, dist: DistInfo):
 
 def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
                     device, g: torch.Generator, desc: str, progress: bool,
-                    dist: DistInfo = SINGLE, on_step=None, max_steps: int | None = None) -> dict:
+                    dist: DistInfo = SINGLE, on_step=None, max_steps: int | None = None,
+                    size: int | None = None) -> dict:
     """One epoch over the training split; ``model`` is DDP-wrapped when ``dist`` has
     several ranks. Returns the mean training loss (and its parts) per sample.
 
     ``on_step(step, record)``, if given, sees every optimizer step (``record``: the step's
     ``lr``, loss ``values``, detached ``logits`` and ``embedding``, and the ``criterion``);
-    ``max_steps`` ends the epoch early. Both are for diagnostics (``training.trace``)."""
+    ``max_steps`` ends the epoch early. Both are for diagnostics (``training.trace``).
+    ``size``: the side of the training inputs (progressive resizing; None = as stored)."""
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
@@ -265,7 +273,7 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         mine = shard_slice(len(idx), dist)
         # Every rank augments the whole global batch: the same random draws as one
         # process, and the shared generator stays in step on every rank.
-        x = prepare(data.images[idx], cfg, g)[mine]
+        x = prepare(data.images[idx], cfg, g, size)[mine]
         y = data.labels[idx]
         with autocast(cfg, device):
             logits, embedding = model(x)
@@ -533,7 +541,8 @@ class Trainer:
             desc = f"stage {s + 1}/{len(cfg.stages)} {stage.loss} epoch {epoch + 1}/{stage.epochs}"
             row = {"stage": s, "epoch": epoch, "lr": lr,
                    **train_one_epoch(train_model, criterion, optimizer, scheduler, self.train_data,
-                                     cfg, self.device, g, desc, self.progress, self.dist)}
+                                     cfg, self.device, g, desc, self.progress, self.dist,
+                                     size=stage.train_size(epoch))}
             row.update(validate_epoch(self.model, criterion, self.val_data, cfg, self.device, self.names))
             row["epoch_time_s"] = time.time() - t0
             self.elapsed += row["epoch_time_s"]
