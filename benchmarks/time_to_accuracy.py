@@ -141,11 +141,14 @@ def main(argv=None) -> int:
 
 def recipe_label(run_dir: Path) -> str:
     """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
-    one-cycle warm-up when it is not the default 0.3 (runs that differ only there stay apart)."""
+    one-cycle warm-up when it is not the default 0.3 and the progressive-resizing sides, if
+    any (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
     warmups = {s.get("warmup", ONECYCLE_WARMUP) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
-    return label + "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != ONECYCLE_WARMUP)
+    label += "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != ONECYCLE_WARMUP)
+    sizes = [s["train_sizes"] for s in cfg["stages"] if s.get("train_sizes")]
+    return label + "".join(f", {'/'.join(map(str, t))} px" for t in sizes)
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:

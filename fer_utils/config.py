@@ -85,7 +85,8 @@ class StageConfig:
     #: Re-initialise the last FC at the start of this stage (paper F's stage 2).
     reinit_head: bool = False
     #: Progressive resizing (not in either paper): the training input side for consecutive,
-    #: equal parts of the stage's epochs, e.g. [32, 40, 48] trains the first third at 32 px;
+    #: equal parts of the stage's epochs (earlier parts take the odd epochs: 10 epochs over
+    #: three sides are 4/3/3), e.g. [32, 40, 48] trains the first third at 32 px;
     #: cheaper early epochs buy more epochs in a time budget. Empty: data.image_size
     #: throughout. Validation and test always see data.image_size.
     train_sizes: list = field(default_factory=list)
@@ -245,6 +246,20 @@ def _merge(base: dict, delta: dict) -> dict:
     return out
 
 
+def _check_train_sizes(stage: StageConfig, where: str, min_side: int, image_size: int) -> None:
+    """Progressive-resizing sides: integers the backbone takes as they are (a smaller input is
+    scaled up to ``min_side`` by the model: no saving, two resamplings), at most one per
+    epoch; a side above data.image_size (upsampling) is allowed with a warning."""
+    sizes = stage.train_sizes
+    if not isinstance(sizes, list) or len(sizes) > stage.epochs or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < min_side for n in sizes):
+        raise ValueError(f"{where}.train_sizes must be a list of at most epochs ({stage.epochs}) "
+                         f"integer sides >= {min_side} (the backbone's smallest input), got {sizes!r}")
+    if any(n > image_size for n in sizes):
+        warnings.warn(f"{where}.train_sizes {sizes} go above data.image_size {image_size}: those "
+                      "epochs train on upsampled images", stacklevel=3)
+
+
 def validate_config(cfg: RunConfig) -> None:
     """Fail before any data is read on names, ranges and impossible combinations."""
     from .data import DATASETS, class_names  # late: data imports config-free modules only
@@ -294,10 +309,7 @@ def validate_config(cfg: RunConfig) -> None:
             raise ValueError(f"{where}.lr must be > 0, got {stage.lr}")
         if not 0 < stage.warmup < 1:
             raise ValueError(f"{where}.warmup must be a fraction in (0, 1), got {stage.warmup}")
-        if not isinstance(stage.train_sizes, list) or len(stage.train_sizes) > stage.epochs or any(
-                isinstance(n, bool) or not isinstance(n, int) or n < 16 for n in stage.train_sizes):
-            raise ValueError(f"{where}.train_sizes must be a list of at most epochs ({stage.epochs}) "
-                             f"integer sides >= 16, got {stage.train_sizes!r}")
+        _check_train_sizes(stage, where, BACKBONES[m.backbone].min_input_size, d.image_size)
         try:  # builds with placeholder counts: checks params, alpha length, head needs
             build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
                        embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)

@@ -13,7 +13,11 @@ a failing step does not stop the others):
 * ``throughput``: ``benchmarks/throughput.py`` for paper W (SE-ResNet-50, batch 36 and 256)
   and paper F (Inception-v3, batch 32 and 256) and the FER2013 recipes (the headline ResNet-18;
   the shipped model's at batch 64 and 256), naive vs ours;
-* ``torchrun``: a two-process DistributedDataParallel run (NCCL) when two GPUs are present.
+* ``torchrun``: a two-process DistributedDataParallel run (NCCL) when two GPUs are present;
+* ``grids`` (only when asked for: ``pipeline`` trains the same runs): the synthetic profile's
+  notebook-10 and notebook-20 grids trained through the package (``study.run_grid``) with
+  ``DEVICE=cuda`` and ``PRECISION=bf16``, no papermill: the notebooks' training path on a box
+  that lacks the notebook stack. Fresh runs every time (``OUT/grid_runs`` is emptied first).
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("pipeline", "throughput", "torchrun")
+STEPS = ("pipeline", "throughput", "torchrun", "grids")
+DEFAULT_STEPS = ("pipeline", "throughput", "torchrun")
+#: The synthetic profile's grids: notebook-10 (paper W) and notebook-20 (paper F).
+GRIDS = {"paper_w": "10_finetune_per_loss", "paper_f": "20_two_stage_focal"}
 
 
 def _run(name: str, cmd: list[str], timeout: int) -> dict:
@@ -85,9 +92,64 @@ def torchrun_step(out: Path, timeout: int) -> dict:
     return _run("torchrun", cmd, timeout)
 
 
+def grids_step(out: Path, device: str, timeout: int, sets: list[str]) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--train-grids", "--device", device,
+           "--out", str(out)] + [a for s in sets for a in ("--grid-set", s)]
+    path = out / "grids.json"
+    path.unlink(missing_ok=True)  # an earlier smoke's figures are not this one's
+    result = _run("grids", cmd, timeout)
+    result["results"] = json.loads(path.read_text()) if path.exists() else None
+    return result
+
+
+def train_grids(out: Path, device: str, sets=()) -> None:
+    """Train the synthetic grids on ``device`` into ``out/grid_runs``; per grid its seconds and
+    each run's test accuracy go to ``out/grids.json``, rewritten after each grid. ``sets``:
+    ``NAME=VALUE`` parameters (YAML values) laid over both grids' files (e.g. to shrink them)."""
+    import shutil
+    import yaml
+    sys.path.insert(0, str(ROOT))
+    from fer_utils import study
+    from fer_utils.pipeline import notebook_defaults
+    shutil.rmtree(out / "grid_runs", ignore_errors=True)
+    report = {}
+    for name, stem in GRIDS.items():
+        # the notebook's defaults under the profile's file, as the pipeline lays them
+        p = {**notebook_defaults(ROOT / "notebooks" / f"{stem}.ipynb"),
+             **yaml.safe_load((ROOT / "configs" / "synthetic" / f"{stem}.yaml").read_text())}
+        p.update(DEVICE=device, PRECISION="bf16", RUNS_DIR=str(out / "grid_runs" / name))
+        p.update(parse_grid_sets(sets))
+        build = study.paper_w_configs_from_parameters if name == "paper_w" else study.paper_f_configs_from_parameters
+        t0 = time.time()
+        dirs = study.run_grid(build(p), progress=False)
+        report[name] = {"seconds": round(time.time() - t0, 1), "runs": {
+            d.name: json.loads((d / "metrics.json").read_text())["test"]["accuracy"] for d in dirs}}
+        print(f"[gpu-smoke] grid {name}: {len(dirs)} runs in {report[name]['seconds']} s", flush=True)
+        (out / "grids.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def parse_grid_sets(sets) -> dict:
+    """``NAME=VALUE`` strings -> {NAME: YAML value}; a malformed one is a one-line error."""
+    import yaml
+    bad = [s for s in sets if "=" not in s]
+    if bad:
+        raise SystemExit(f"gpu_smoke: --grid-set needs NAME=VALUE, got {', '.join(bad)}")
+    return {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)}
+
+
+def check_grid_sets(sets) -> None:
+    """A name neither grid's notebook has would be ignored silently: refuse it."""
+    sys.path.insert(0, str(ROOT))
+    from fer_utils.pipeline import notebook_defaults
+    known = set().union(*(notebook_defaults(ROOT / "notebooks" / f"{s}.ipynb") for s in GRIDS.values()))
+    unknown = sorted(set(parse_grid_sets(sets)) - known)
+    if unknown:
+        raise SystemExit(f"gpu_smoke: --grid-set names no notebook-10/20 parameter: {', '.join(unknown)}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(DEFAULT_STEPS))
     p.add_argument("--device", default="cuda", help="cuda (default); cpu only to test the script itself")
     p.add_argument("--out", default=str(ROOT / "runs" / "gpu_smoke"), help="folder for runs and the JSON")
     p.add_argument("--recipes", nargs="+", default=["paper_w", "paper_w_large_batch", "paper_f",
@@ -98,9 +160,16 @@ def main(argv=None) -> int:
     p.add_argument("--bench-steps", type=int, default=10, help="timed steps per recipe")
     p.add_argument("--bench-warmup", type=int, default=3, help="untimed steps per recipe")
     p.add_argument("--timeout", type=int, default=420, help="seconds per step")
+    p.add_argument("--grid-set", dest="grid_sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="grids step: a notebook parameter laid over both synthetic grids")
+    p.add_argument("--train-grids", action="store_true", help=argparse.SUPPRESS)  # the grids step's worker
     args = p.parse_args(argv)
-    out = Path(args.out)
+    check_grid_sets(args.grid_sets)
+    out = Path(args.out).resolve()  # the steps run from the project root
     out.mkdir(parents=True, exist_ok=True)
+    if args.train_grids:
+        train_grids(out, args.device, args.grid_sets)
+        return 0
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": args.device,
               "environment": environment(), "steps": {}}
     if args.device == "cuda" and not report["environment"]["cuda_available"]:
@@ -113,6 +182,8 @@ def main(argv=None) -> int:
         elif step == "throughput":
             report["steps"][step] = throughput_step(out, args.device, args.recipes, args.bench_steps,
                                                     args.bench_warmup, args.timeout)
+        elif step == "grids":
+            report["steps"][step] = grids_step(out, args.device, args.timeout, args.grid_sets)
         else:
             report["steps"][step] = torchrun_step(out, args.timeout)
     path = out / "gpu_smoke.json"

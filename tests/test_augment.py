@@ -157,3 +157,30 @@ def test_recipes_without_erasing_draw_what_they_drew_before(name):
     if AUGMENTATIONS[name].warps:
         random_affine_params(4, AUGMENTATIONS[name], h)
     assert torch.equal(g.get_state(), h.get_state())
+
+
+def test_a_smaller_output_side_without_warp_is_plain_bilinear_resizing():
+    """Progressive resizing: the batch warp sampled at a smaller side, with no random warp,
+    is what F.interpolate's bilinear resize (align_corners=False) computes."""
+    x = _images(size=48)
+    out = augment_batch(x, AUGMENTATIONS["none"], torch.Generator().manual_seed(0), size=32)
+    expected = torch.nn.functional.interpolate(x.float() / 255, size=(32, 32), mode="bilinear",
+                                               align_corners=False)
+    assert out.shape == (4, 3, 32, 32) and torch.allclose(out, expected, atol=1e-5)
+    mirrored = augment_batch(x, AugmentRecipe(hflip=1.0), torch.Generator().manual_seed(0), size=32)
+    assert torch.allclose(mirrored, expected.flip(-1), atol=1e-5)
+
+
+def test_output_side_changes_the_size_not_the_random_draws():
+    """The same generator state draws the same crop at any output side: sampling the 48 px
+    warp at 24 px is (up to resampling) the 48 px warp resized to 24 px. Smooth images, so
+    that resampling differences stay small beside a different crop's."""
+    x = torch.nn.functional.interpolate(_images(size=6).float(), size=(48, 48), mode="bicubic",
+                                        align_corners=False).clamp(0, 255).round().to(torch.uint8)
+    full = augment_batch(x, AUGMENTATIONS["w"], torch.Generator().manual_seed(3))
+    small = augment_batch(x, AUGMENTATIONS["w"], torch.Generator().manual_seed(3), size=24)
+    assert small.shape == (4, 3, 24, 24)
+    pooled = torch.nn.functional.avg_pool2d(full, 2)
+    assert (small - pooled).abs().mean() < 0.05
+    other = augment_batch(x, AUGMENTATIONS["w"], torch.Generator().manual_seed(4), size=24)
+    assert (other - pooled).abs().mean() > 2 * (small - pooled).abs().mean()

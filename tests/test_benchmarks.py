@@ -74,6 +74,10 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     b = _monitored_run(tmp_path / "b", "resnet18_half_s1", 1, [0.4, 0.6, 0.7])
     assert tta.recipe_label(a) == "resnet18_half_s1, 3 epochs, warm-up 0.1"
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs"  # default warm-up: no suffix
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\n"
+                                   "stages: [{epochs: 3, schedule: onecycle, train_sizes: [32, 48]}]\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, 32/48 px"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n")
     tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
     with pytest.raises(ValueError, match="same recipe label"):
         tta.save_curves([b, b], tmp_path / "g.png", target=0.70)
@@ -128,6 +132,28 @@ def test_gpu_smoke_reports_a_missing_gpu_in_one_line_and_measures_on_cpu(tmp_pat
     rows = report["steps"]["throughput"]["results"]["results"]
     assert report["environment"]["torch"] == torch.__version__
     assert rows[0]["recipe"] == "fer2013" and rows[0]["ours_img_s"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_smoke_grids_step_trains_both_synthetic_grids_without_papermill(tmp_path):
+    import subprocess
+    import sys
+    script = ROOT / "scripts" / "gpu_smoke.py"
+    shrink = ["EPOCHS=1", "STAGE_EPOCHS=[1, 1]", "SEEDS=[0]", "FOLDS=[0]", "LOSSES=[softmax]",
+              "STRATEGIES=[ce_then_focal]", "IMAGE_SIZE=32", "BOOTSTRAP=0"]
+    res = subprocess.run([sys.executable, str(script), "--device", "cpu", "--steps", "grids",
+                          "--timeout", "580", "--out", str(tmp_path)]
+                         + [a for s in shrink for a in ("--grid-set", s)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    grids = json.loads((tmp_path / "gpu_smoke.json").read_text())["steps"]["grids"]["results"]
+    assert set(grids) == {"paper_w", "paper_f"}
+    assert list(grids["paper_w"]["runs"]) == ["W-resnet18-scratch-softmax-seed0"]
+    assert len(grids["paper_f"]["runs"]) == 1
+    assert all(0 <= acc <= 1 for g in grids.values() for acc in g["runs"].values())
+    typo = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set", "EPOCH=1",
+                           "--out", str(tmp_path / "typo")], capture_output=True, text=True, timeout=120)
+    assert typo.returncode != 0 and "names no notebook-10/20 parameter: EPOCH" in typo.stderr
 
 
 def test_readme_gpu_rows_are_the_recorded_h200_figures():

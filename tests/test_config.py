@@ -43,6 +43,10 @@ def test_apply_overrides_parses_yaml_values():
     (["bogus_key=1"], "unknown config key\\(s\\) bogus_key"),
     (["model.backbon=resnet18"], "unknown config key\\(s\\) model.backbon"),
     (["data.fold=10"], "data.fold must be in"),
+    (["stages.0.train_sizes=[24, 32]"], "integer sides >= 32 \\(the backbone's smallest input\\)"),
+    (["stages.0.epochs=2", "stages.0.train_sizes=[24, 32, 40]"], "at most epochs \\(2\\)"),
+    (["stages.0.train_sizes=32"], "train_sizes must be a list"),
+    (["stages.0.train_sizes=[32.5]"], "integer sides >= 32"),
 ])
 def test_bad_configurations_fail_before_data_is_read(override, message):
     with pytest.raises(ValueError, match=message):
@@ -75,3 +79,19 @@ def test_missing_weight_file_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match="stages.1: a later stage must name its loss"):
         load_config(None, ["stages=[{loss: softmax}, {epochs: 3}]"])
 
+
+
+@pytest.mark.parametrize("epochs, sizes, expected", [
+    (6, [32, 40, 48], [32, 32, 40, 40, 48, 48]),
+    (10, [32, 40, 48], [32] * 4 + [40] * 3 + [48] * 3),
+    (51, [32, 40, 48], [32] * 17 + [40] * 17 + [48] * 17),
+    (3, [], [None] * 3),
+])
+def test_train_sizes_split_the_epochs_into_consecutive_equal_parts(epochs, sizes, expected):
+    stage = load_config(None, [f"stages.0.epochs={epochs}", f"stages.0.train_sizes={sizes}"]).stages[0]
+    got = [stage.train_size(e) for e in range(epochs)]
+    assert got == expected
+    # every size gets its part, in order, each part within one epoch of the others' length
+    if sizes:
+        counts = [got.count(n) for n in sizes]
+        assert max(counts) - min(counts) <= 1 and got == sorted(got, key=sizes.index)

@@ -210,3 +210,25 @@ def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_of
     f = load_parameters(PROJECT_ROOT / "configs/ckplus48/20_two_stage_focal.yaml", {})
     f["CHANNELS_LAST"] = True
     assert {c.channels_last for c in study.paper_f_configs_from_parameters(f)} == {True}
+
+
+def test_notebook_parameter_train_sizes_reaches_the_run_config_and_defaults_off(tmp_path):
+    import yaml
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters, notebook_defaults
+    from fer_utils.training.loop import check_same_config
+    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["TRAIN_SIZES"] == []
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive/10_finetune_per_loss.yaml", {})
+    (cfg,) = study.paper_w_configs_from_parameters(p)
+    assert cfg.stages[0].train_sizes == [32, 40, 48] and cfg.data.image_size == 48
+    assert [cfg.stages[0].train_size(e) for e in (0, 17, 18, 35, 36, 53)] == [32, 32, 40, 40, 48, 48]
+    p.pop("TRAIN_SIZES")
+    (plain,) = study.paper_w_configs_from_parameters(p)
+    assert plain.stages[0].train_sizes == []
+    # a run saved before the field existed is the same config as one without resizing
+    saved = plain.to_dict()
+    del saved["stages"][0]["train_sizes"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_same_config(tmp_path, plain)
+    with pytest.raises(ValueError, match="differs in: stages"):
+        check_same_config(tmp_path, cfg)

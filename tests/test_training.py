@@ -210,6 +210,43 @@ def test_monitor_test_logs_test_accuracy_without_changing_training(tmp_path):
         assert b["monitor_test_accuracy"].iloc[-1] == pytest.approx(m["test"]["accuracy"], abs=1e-6)
 
 
+def test_progressive_resizing_trains_each_epoch_at_its_side_and_evaluates_at_full_size(tmp_path, monkeypatch):
+    from fer_utils.training import loop
+    seen = {"train": [], "eval": []}
+    real_augment, real_forward = loop.augment_batch, loop._forward_eval
+
+    def augment(images, recipe, g, size=None):
+        out = real_augment(images, recipe, g, size)
+        seen["train"].append(out.shape[-1])
+        return out
+
+    def forward_eval(model, x, cfg, device):
+        seen["eval"].append(x.shape[-1])
+        return real_forward(model, x, cfg, device)
+    real_build = loop.build_model
+
+    def build_model(cfg, num_classes):  # what the backbone itself is given, in every forward
+        model = real_build(cfg, num_classes)
+        features = model.backbone.forward_features
+
+        def recorded(x):
+            seen["backbone"].append(x.shape[-1])
+            return features(x)
+        model.backbone.forward_features = recorded
+        return model
+    seen["backbone"] = []
+    monkeypatch.setattr(loop, "augment_batch", augment)
+    monkeypatch.setattr(loop, "_forward_eval", forward_eval)
+    monkeypatch.setattr(loop, "build_model", build_model)
+    run = _train(tmp_path, **{"data.image_size": 40, "stages.0.train_sizes": "[32, 36]"})
+    steps = len(seen["train"]) // 2
+    assert seen["train"] == [32] * steps + [36] * steps
+    assert set(seen["eval"]) == {40}  # the stored side: data.image_size
+    # the network itself gets each side as it is (not scaled again by the model)
+    assert [n for n in seen["backbone"] if n != 40] == seen["train"] and 40 in seen["backbone"]
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] >= 0
+
+
 def test_every_random_draw_of_training_comes_from_a_cpu_generator(tmp_path, monkeypatch):
     """Data order, augmentation and head re-initialisation draw on the CPU, so a run on a
     GPU sees the batches and augmentations a CPU run sees. Every generator the loop builds,

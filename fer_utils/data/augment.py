@@ -131,7 +131,9 @@ def augment_batch(images: torch.Tensor, recipe: AugmentRecipe, g: torch.Generato
     square when given (the warp samples its output grid at that side: progressive resizing
     costs one resampling, not two)."""
     x = to_float(images)
-    out_shape = list(x.shape[:2]) + [size, size] if size is not None else list(x.shape)
+    # Bilinear sampling without anti-aliasing: fine for the mild reductions of progressive
+    # resizing (48 -> 32 px), where neighbouring samples still overlap.
+    out_shape = (list(x.shape[:2]) + [size, size]) if size is not None else list(x.shape)
     if recipe.warps or out_shape != list(x.shape):
         theta = random_affine_params(x.shape[0], recipe, g).to(x.device)
         grid = F.affine_grid(theta, out_shape, align_corners=False)

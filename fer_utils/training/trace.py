@@ -43,7 +43,8 @@ def trace_first_steps(cfg: RunConfig, steps: int, on_step: Callable[[int, dict],
         criterion.on_epoch_start(0)
         try:
             train_one_epoch(model, criterion, optimizer, scheduler, trainer.train_data, cfg,
-                            trainer.device, g, "trace", False, on_step=record, max_steps=steps)
+                            trainer.device, g, "trace", False, on_step=record, max_steps=steps,
+                            size=cfg.stages[0].train_size(0))
         finally:
             if features:
                 hook.remove()
