@@ -105,7 +105,8 @@ def grids_step(out: Path, device: str, timeout: int, sets: list[str]) -> dict:
 def train_grids(out: Path, device: str, sets=()) -> None:
     """Train the synthetic grids on ``device`` into ``out/grid_runs``; per grid its seconds and
     each run's test accuracy go to ``out/grids.json``, rewritten after each grid. ``sets``:
-    ``NAME=VALUE`` parameters (YAML values) laid over both grids' files (e.g. to shrink them)."""
+    ``NAME=VALUE`` parameters (YAML values) laid over both grids' files, ``GRID.NAME=VALUE``
+    over one of them (``paper_w`` or ``paper_f``; e.g. to shrink them)."""
     import shutil
     import yaml
     sys.path.insert(0, str(ROOT))
@@ -118,7 +119,10 @@ def train_grids(out: Path, device: str, sets=()) -> None:
         p = {**notebook_defaults(ROOT / "notebooks" / f"{stem}.ipynb"),
              **yaml.safe_load((ROOT / "configs" / "synthetic" / f"{stem}.yaml").read_text())}
         p.update(DEVICE=device, PRECISION="bf16", RUNS_DIR=str(out / "grid_runs" / name))
-        p.update(parse_grid_sets(sets))
+        for key, value in parse_grid_sets(sets).items():  # "NAME" for both, "grid.NAME" for one
+            grid, _, param = key.rpartition(".")
+            if grid in ("", name):
+                p[param] = value
         build = study.paper_w_configs_from_parameters if name == "paper_w" else study.paper_f_configs_from_parameters
         t0 = time.time()
         dirs = study.run_grid(build(p), progress=False)
@@ -141,8 +145,12 @@ def check_grid_sets(sets) -> None:
     """A name neither grid's notebook has would be ignored silently: refuse it."""
     sys.path.insert(0, str(ROOT))
     from fer_utils.pipeline import notebook_defaults
-    known = set().union(*(notebook_defaults(ROOT / "notebooks" / f"{s}.ipynb") for s in GRIDS.values()))
-    unknown = sorted(set(parse_grid_sets(sets)) - known)
+    known = {name: set(notebook_defaults(ROOT / "notebooks" / f"{stem}.ipynb")) for name, stem in GRIDS.items()}
+    unknown = []
+    for key in parse_grid_sets(sets):
+        grid, _, param = key.rpartition(".")
+        if not any(param in names for g, names in known.items() if grid in ("", g)):
+            unknown.append(key)
     if unknown:
         raise SystemExit(f"gpu_smoke: --grid-set names no notebook-10/20 parameter: {', '.join(unknown)}")
 
@@ -161,7 +169,8 @@ def main(argv=None) -> int:
     p.add_argument("--bench-warmup", type=int, default=3, help="untimed steps per recipe")
     p.add_argument("--timeout", type=int, default=420, help="seconds per step")
     p.add_argument("--grid-set", dest="grid_sets", action="append", default=[], metavar="NAME=VALUE",
-                   help="grids step: a notebook parameter laid over both synthetic grids")
+                   help="grids step: a notebook parameter laid over both synthetic grids "
+                        "(GRID.NAME=VALUE: over paper_w or paper_f only)")
     p.add_argument("--train-grids", action="store_true", help=argparse.SUPPRESS)  # the grids step's worker
     args = p.parse_args(argv)
     check_grid_sets(args.grid_sets)

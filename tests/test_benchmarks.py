@@ -140,7 +140,9 @@ def test_gpu_smoke_grids_step_trains_both_synthetic_grids_without_papermill(tmp_
     import sys
     script = ROOT / "scripts" / "gpu_smoke.py"
     shrink = ["EPOCHS=1", "STAGE_EPOCHS=[1, 1]", "SEEDS=[0]", "FOLDS=[0]", "LOSSES=[softmax]",
-              "STRATEGIES=[ce_then_focal]", "IMAGE_SIZE=32", "BOOTSTRAP=0"]
+              "STRATEGIES=[ce_then_focal]", "IMAGE_SIZE=32", "BOOTSTRAP=0", "PRECISION=fp32",
+              "paper_w.DATA_PARAMS={n_train: 160, n_test_per_class: 8}",
+              "paper_f.DATA_PARAMS={n_train: 160, cv: true}"]
     res = subprocess.run([sys.executable, str(script), "--device", "cpu", "--steps", "grids",
                           "--timeout", "580", "--out", str(tmp_path)]
                          + [a for s in shrink for a in ("--grid-set", s)],
@@ -154,6 +156,10 @@ def test_gpu_smoke_grids_step_trains_both_synthetic_grids_without_papermill(tmp_
     typo = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set", "EPOCH=1",
                            "--out", str(tmp_path / "typo")], capture_output=True, text=True, timeout=120)
     assert typo.returncode != 0 and "names no notebook-10/20 parameter: EPOCH" in typo.stderr
+    wrong_grid = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set",
+                                 "paper_f.LOSSES=[softmax]", "--out", str(tmp_path / "typo")],
+                                capture_output=True, text=True, timeout=120)
+    assert wrong_grid.returncode != 0 and "paper_f.LOSSES" in wrong_grid.stderr
 
 
 def test_readme_gpu_rows_are_the_recorded_h200_figures():
