@@ -10,7 +10,7 @@ from ..choices import check_choice
 from ..config import TTAS, config_from_dict
 from ..data import load_dataset
 from ..metrics import evaluate
-from .loop import DeviceData, build_model, predict, resolve_device
+from .loop import DeviceData, build_model, predict, resolve_device, to_run_format
 
 SPLITS = ("train", "val", "test")
 
@@ -34,7 +34,7 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
     cfg.model.pretrained = None
     model = build_model(cfg, state["classifier.weight"].shape[0])
     model.load_state_dict(state)
-    return cfg, model.to(resolve_device(device)).eval()
+    return cfg, to_run_format(model.to(resolve_device(device)), cfg).eval()
 
 
 def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
