@@ -141,14 +141,20 @@ def main(argv=None) -> int:
 
 def recipe_label(run_dir: Path) -> str:
     """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
-    one-cycle warm-up when it is not the default 0.3 and the progressive-resizing sides, if
-    any (runs that differ only there stay apart)."""
+    one-cycle warm-up when it is not the default 0.3, the progressive-resizing sides, the loss
+    parameters (e.g. label smoothing) and the weight average, if any (runs that differ only
+    there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
     warmups = {s.get("warmup", ONECYCLE_WARMUP) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
     label += "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != ONECYCLE_WARMUP)
     sizes = [s["train_sizes"] for s in cfg["stages"] if s.get("train_sizes")]
-    return label + "".join(f", {'/'.join(map(str, t))} px" for t in sizes)
+    label += "".join(f", {'/'.join(map(str, t))} px" for t in sizes)
+    for s in cfg["stages"]:
+        label += "".join(f", {k.replace('_', ' ')} {v:g}" if isinstance(v, (int, float)) else f", {k} {v}"
+                         for k, v in (s.get("loss_params") or {}).items())
+        label += f", EMA {s['ema']:g}" if s.get("ema") else ""
+    return label
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:

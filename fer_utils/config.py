@@ -90,6 +90,10 @@ class StageConfig:
     #: cheaper early epochs buy more epochs in a time budget. Empty: data.image_size
     #: throughout. Validation and test always see data.image_size.
     train_sizes: list = field(default_factory=list)
+    #: Exponential moving average of the weights (in neither paper): the decay per optimizer
+    #: step (0.999 averages about the last 1,000 steps), or 0 for none. With it, the stage
+    #: validates, selects, tests and saves the averaged model (``training.averaging``).
+    ema: float = 0.0
 
     def train_size(self, epoch: int) -> int | None:
         """The training input side of ``epoch`` (None: data.image_size)."""
@@ -310,6 +314,8 @@ def validate_config(cfg: RunConfig) -> None:
         if not 0 < stage.warmup < 1:
             raise ValueError(f"{where}.warmup must be a fraction in (0, 1), got {stage.warmup}")
         _check_train_sizes(stage, where, BACKBONES[m.backbone].min_input_size, d.image_size)
+        if not 0 <= stage.ema < 1:
+            raise ValueError(f"{where}.ema must be a decay in [0, 1) (0: no weight average), got {stage.ema}")
         try:  # builds with placeholder counts: checks params, alpha length, head needs
             build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
                        embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)

@@ -94,8 +94,10 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
         return f" (warm-up {w:g})" if s.get("schedule") == "onecycle" and w != ONECYCLE_WARMUP else ""
     def sizes(s):  # progressive resizing: the training sides
         return f", trained at {'/'.join(map(str, s['train_sizes']))} px" if s.get("train_sizes") else ""
+    def average(s):  # a weight average was validated and tested
+        return f", weight average (EMA {s['ema']:g})" if s.get("ema") else ""
     stages = "; ".join(f"{s['loss']} {s['epochs']} epochs, {s.get('schedule')} lr {s['lr']}"
-                       + warmup(s) + sizes(s) + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
+                       + warmup(s) + sizes(s) + average(s) + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
     conf = test["confusion_matrix"]
     rows = []
     for i, name in enumerate(test["class_names"]):

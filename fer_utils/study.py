@@ -75,7 +75,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  loss_params: dict | None = None, schedule: str = "step",
                  seeds_per_loss: dict | None = None,
                  scratch_seeds_per_loss: dict | None = None, warmup: float = ONECYCLE_WARMUP,
-                 train_sizes: list | None = None) -> list[RunConfig]:
+                 train_sizes: list | None = None, ema: float = 0.0) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -87,7 +87,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     ``schedule`` is paper W's ``step`` (x ``gamma`` every ``step_size`` epochs) or any
     other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets; ``warmup`` is
     the fraction of a one-cycle run spent raising the learning rate). ``train_sizes``: the
-    training input sides of progressive resizing (``StageConfig.train_sizes``; None: none).
+    training input sides of progressive resizing (``StageConfig.train_sizes``; None: none);
+    ``ema``: the decay of a weight average that is validated and tested (``StageConfig.ema``).
     ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
     a paired test compares); other losses use ``seeds``. ``scratch_seeds_per_loss`` does the
     same for the scratch rows of a backbone that also has pre-trained rows (a cheaper
@@ -125,7 +126,7 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         "epochs": epochs,
                         "lr": lr / 10 if init is not None else lr, "schedule": schedule,
                         "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay,
-                        "warmup": warmup, "train_sizes": list(train_sizes or [])}]
+                        "warmup": warmup, "train_sizes": list(train_sizes or []), "ema": ema}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
     return configs
@@ -285,7 +286,7 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
                         scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}),
                         warmup=p.get("WARMUP", ONECYCLE_WARMUP),
-                        train_sizes=p.get("TRAIN_SIZES", []))
+                        train_sizes=p.get("TRAIN_SIZES", []), ema=p.get("EMA", 0.0))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

@@ -35,6 +35,7 @@ from fer_utils.training import Trainer
 from fer_utils.training.distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum,
                                             barrier, broadcast_object, init_from_env, on_main,
                                             shard, wrap_ddp)
+from fer_utils.training.averaging import WeightAverage
 from fer_utils.training.loop import DeviceData, train_one_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,10 +146,12 @@ def _tiny_training(setting: str, info: DistInfo, epochs: int = 2) -> dict:
     cfg = load_config(None, ["batch_size=7", "data.in_chans=1"])
     data = DeviceData(Split(images, labels), CPU)
     train_model = wrap_ddp(model, CPU, info)
+    ema = WeightAverage(model, 0.9)  # follows the model; changes nothing of its training
     logs = [train_one_epoch(train_model, criterion, optimizer, scheduler, data, cfg, CPU,
-                            torch.Generator().manual_seed(epoch), "tiny", False, info)
+                            torch.Generator().manual_seed(epoch), "tiny", False, info, ema=ema)
             for epoch in range(epochs)]
-    return {"logs": logs, "model": model.state_dict(), "criterion": criterion.state_dict()}
+    return {"logs": logs, "model": model.state_dict(), "criterion": criterion.state_dict(),
+            "ema": ema.model.state_dict()}
 
 
 def _worker(rank: int, port: int, out_dir: Path) -> None:
@@ -210,7 +213,7 @@ def test_ranks_hold_the_same_model_and_centers_with_batchnorm(two_ranks):
     """BatchNorm normalises each rank's shard by its own statistics; the running statistics
     are averaged once per epoch, so both ranks end with identical state."""
     rank0, rank1 = (r["center_batchnorm"] for r in two_ranks)
-    for part in ("model", "criterion"):
+    for part in ("model", "criterion", "ema"):  # the weight average's statistics too
         for name, tensor in rank0[part].items():
             assert torch.equal(rank1[part][name], tensor), name
     assert rank0["criterion"]["centers"].abs().sum() > 0

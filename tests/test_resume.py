@@ -58,12 +58,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
 TWO_STAGE_ONECYCLE = {
     "model.head": "f",
     "stages": "[{loss: softmax, epochs: 2, schedule: onecycle, lr: 0.05}, "
-              "{loss: focal, epochs: 3, schedule: onecycle, lr: 0.02, reinit_head: true}]"}
+              "{loss: focal, epochs: 3, schedule: onecycle, lr: 0.02, reinit_head: true, ema: 0.9}]"}
 
 
 def test_onecycle_two_stage_run_killed_in_stage_two_resumes_identically(tmp_path):
-    """Killed after the first epoch of stage 2 (its one-cycle schedule part-way), the resumed
-    run logs the same per-epoch values as an uninterrupted one and tests the same model."""
+    """Killed after the first epoch of stage 2 (its one-cycle schedule part-way, its weight
+    average part-built), the resumed run logs the same per-epoch values as an uninterrupted
+    one and tests the same model."""
     ref = subprocess.run(_command(tmp_path / "ref", **TWO_STAGE_ONECYCLE), capture_output=True,
                          text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]

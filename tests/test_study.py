@@ -174,11 +174,22 @@ def test_figure_tag_keeps_grids_that_share_a_results_folder_apart():
     assert len(tags) == 3
 
 
-def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tmp_path):
+def _older_runs_resume_with_the_default(tmp_path, field, default, changed):
+    """A run saved before the stage field ``field`` existed is the same config as ``default``
+    (it resumes and is skipped as before), and not the same as ``changed``."""
     import yaml
+    from fer_utils.training.loop import check_same_config
+    saved = default.to_dict()
+    del saved["stages"][0][field]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_same_config(tmp_path, default)
+    with pytest.raises(ValueError, match="differs in: stages"):
+        check_same_config(tmp_path, changed)
+
+
+def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tmp_path):
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters
-    from fer_utils.training.loop import check_same_config
     from fer_utils.config import ONECYCLE_WARMUP
     from fer_utils.pipeline import notebook_defaults
     # the notebook's parameters cell must spell the literal papermill needs as the package's default
@@ -188,13 +199,20 @@ def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tm
     assert {c.stages[0].warmup for c in default} == {0.3}
     p["WARMUP"] = 0.1
     assert {c.stages[0].warmup for c in study.paper_w_configs_from_parameters(p)} == {0.1}
-    # a run saved before the field existed is the same config as one with the default
-    saved = default[0].to_dict()
-    del saved["stages"][0]["warmup"]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
-    check_same_config(tmp_path, default[0])
-    with pytest.raises(ValueError, match="differs in: stages"):
-        check_same_config(tmp_path, study.paper_w_configs_from_parameters(p)[0])
+    _older_runs_resume_with_the_default(tmp_path, "warmup", default[0], study.paper_w_configs_from_parameters(p)[0])
+
+
+def test_notebook_parameter_ema_reaches_the_stage_and_defaults_off(tmp_path):
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters, notebook_defaults
+    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["EMA"] == 0.0
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive_ls/10_finetune_per_loss.yaml", {})
+    (plain,) = study.paper_w_configs_from_parameters(p)
+    assert plain.stages[0].ema == 0.0
+    p["EMA"] = 0.999
+    (averaged,) = study.paper_w_configs_from_parameters(p)
+    assert averaged.stages[0].ema == 0.999
+    _older_runs_resume_with_the_default(tmp_path, "ema", plain, averaged)
 
 
 def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_off():
@@ -213,10 +231,8 @@ def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_of
 
 
 def test_notebook_parameter_train_sizes_reaches_the_run_config_and_defaults_off(tmp_path):
-    import yaml
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters, notebook_defaults
-    from fer_utils.training.loop import check_same_config
     assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["TRAIN_SIZES"] == []
     p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive/10_finetune_per_loss.yaml", {})
     (cfg,) = study.paper_w_configs_from_parameters(p)
@@ -225,10 +241,4 @@ def test_notebook_parameter_train_sizes_reaches_the_run_config_and_defaults_off(
     p.pop("TRAIN_SIZES")
     (plain,) = study.paper_w_configs_from_parameters(p)
     assert plain.stages[0].train_sizes == []
-    # a run saved before the field existed is the same config as one without resizing
-    saved = plain.to_dict()
-    del saved["stages"][0]["train_sizes"]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
-    check_same_config(tmp_path, plain)
-    with pytest.raises(ValueError, match="differs in: stages"):
-        check_same_config(tmp_path, cfg)
+    _older_runs_resume_with_the_default(tmp_path, "train_sizes", plain, cfg)

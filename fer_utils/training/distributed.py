@@ -137,15 +137,17 @@ def average_gradients(params: Iterable[nn.Parameter], info: DistInfo) -> None:
 
 
 @torch.no_grad()
-def average_buffers(module: nn.Module, info: DistInfo) -> None:
+def average_buffers(module: nn.Module, info: DistInfo, trained_as: nn.Module | None = None) -> None:
     """Average the floating-point buffers (BatchNorm running statistics) of the modules
     that trained, so every rank holds the same model; each rank's statistics saw only its
     own shards. Modules in eval mode (frozen stages) never changed theirs: left as they are.
+    ``trained_as``: the model whose modules' training flags decide, for a copy that is kept
+    in eval mode but follows it (a weight average: ``training.averaging``).
     """
     if not info.enabled:
         return
-    for m in module.modules():
-        if not m.training:
+    for m, flags in zip(module.modules(), (trained_as or module).modules()):
+        if not flags.training:
             continue
         for buffer in m.buffers(recurse=False):
             if buffer.is_floating_point():

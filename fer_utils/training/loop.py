@@ -38,6 +38,7 @@ from ..models import FERModel, create_model
 from .distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum, average_buffers,
                           average_gradients, barrier, init_from_env, local_device, on_main,
                           shard_slice, wrap_ddp)
+from .averaging import WeightAverage
 from .rundir import run_info
 
 LOWER_IS_BETTER = {"loss"}
@@ -259,14 +260,15 @@ def _shard_context(n_shard: int, n_batch: int, dist: DistInfo):
 def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cfg: RunConfig,
                     device, g: torch.Generator, desc: str, progress: bool,
                     dist: DistInfo = SINGLE, on_step=None, max_steps: int | None = None,
-                    size: int | None = None) -> dict:
+                    size: int | None = None, ema: WeightAverage | None = None) -> dict:
     """One epoch over the training split; ``model`` is DDP-wrapped when ``dist`` has
     several ranks. Returns the mean training loss (and its parts) per sample.
 
     ``on_step(step, record)``, if given, sees every optimizer step (``record``: the step's
     ``lr``, loss ``values``, detached ``logits`` and ``embedding``, and the ``criterion``);
     ``max_steps`` ends the epoch early. Both are for diagnostics (``training.trace``).
-    ``size``: the side of the training inputs (progressive resizing; None = as stored)."""
+    ``size``: the side of the training inputs (progressive resizing; None = as stored).
+    ``ema``: a weight average of the model, updated after every optimizer step."""
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
@@ -299,6 +301,8 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         average_gradients(criterion.parameters(), dist)
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
+        if ema is not None:
+            ema.update()
         criterion.after_step(center_update_embedding(embedding, criterion, dist), y)
         if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
             scheduler.step()
@@ -312,6 +316,8 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
     if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
         scheduler.step()
     average_buffers(model, dist)  # every rank validates (and saves) the same model
+    if ema is not None:  # its batch-norm statistics averaged each rank's own
+        average_buffers(ema.model, dist, trained_as=ema.live)
     return {f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()}
 
 
@@ -529,13 +535,18 @@ class Trainer:
     def _run_stage(self, s: int, state: dict | None) -> None:
         cfg, stage = self.cfg, self.cfg.stages[s]
         criterion, optimizer, scheduler = self.start_stage(s)
+        ema = WeightAverage(self.model, stage.ema) if stage.ema else None
         first_epoch, best = 0, {"score": -math.inf, "epoch": -1}
         if state is not None:
             self.model.load_state_dict(state["model"])
             criterion.load_state_dict(state["criterion"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
             first_epoch, best = state["epoch"] + 1, state["best"]
+        # What the stage validates, selects and saves as its best: the average, if any.
+        eval_model = ema.model if ema is not None else self.model
         # DDP for the training forward only; self.model (the same module) for the rest.
         train_model = wrap_ddp(self.model, self.device, self.dist)
         for epoch in range(first_epoch, stage.epochs):
@@ -547,13 +558,13 @@ class Trainer:
             row = {"stage": s, "epoch": epoch, "lr": lr,
                    **train_one_epoch(train_model, criterion, optimizer, scheduler, self.train_data,
                                      cfg, self.device, g, desc, self.progress, self.dist,
-                                     size=stage.train_size(epoch))}
-            row.update(validate_epoch(self.model, criterion, self.val_data, cfg, self.device, self.names))
+                                     size=stage.train_size(epoch), ema=ema)}
+            row.update(validate_epoch(eval_model, criterion, self.val_data, cfg, self.device, self.names))
             row["epoch_time_s"] = time.time() - t0
             self.elapsed += row["epoch_time_s"]
             row["elapsed_s"] = self.elapsed
             if self.test_data is not None:  # outside the timed epoch; never selects
-                out = predict(self.model, self.test_data, cfg, self.device)
+                out = predict(eval_model, self.test_data, cfg, self.device)
                 row["monitor_test_accuracy"] = float(
                     (out["prob"].argmax(1) == self.test_data.labels).float().mean())
             # Every rank validated the same model on the whole split: the same choice.
@@ -564,7 +575,7 @@ class Trainer:
             row["best_epoch"] = best["epoch"]
             self.rows.append(row)
             if self.dist.is_main:
-                self._save_epoch(s, epoch, criterion, optimizer, scheduler, best, improved)
+                self._save_epoch(s, epoch, criterion, optimizer, scheduler, best, improved, ema)
             barrier(self.dist)  # the others may read these checkpoints next
             if self.progress:
                 print(f"{desc}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
@@ -573,16 +584,19 @@ class Trainer:
         self.criterion = criterion
 
     def _save_epoch(self, s: int, epoch: int, criterion, optimizer, scheduler, best: dict,
-                    improved: bool) -> None:
-        """metrics.csv, last.pt and (when the epoch improved) best_stage{s}.pt."""
+                    improved: bool, ema: WeightAverage | None = None) -> None:
+        """metrics.csv, last.pt and (when the epoch improved) best_stage{s}.pt: the weight
+        average's model when there is one (it is what was validated)."""
         if improved:
+            best_model = ema.model if ema is not None else self.model
             fio.torch_save(self.ckpt_dir / f"best_stage{s}.pt",
-                           {**model_state(self.model, criterion), "stage": s, "epoch": epoch})
+                           {**model_state(best_model, criterion), "stage": s, "epoch": epoch})
         write_metrics_csv(self.run_dir / "metrics.csv", self.rows)
         fio.torch_save(self.ckpt_dir / "last.pt", {
             **model_state(self.model, criterion), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "stage": s, "epoch": epoch, "best": best,
-            "rows": self.rows, "elapsed": self.elapsed})
+            "rows": self.rows, "elapsed": self.elapsed,
+            **({"ema": ema.state_dict()} if ema is not None else {})})
 
     # -- final evaluation
     def _finish(self, wall: float) -> Path:
