@@ -132,28 +132,42 @@ def notebook_defaults(notebook: Path) -> dict:
     return {n.target.id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body}
 
 
-def _check_overrides(steps, overrides: dict) -> None:
+def _check_overrides(steps, overrides: dict, where: str = "this profile's notebooks") -> None:
     """A ``--set`` name that no notebook of the profile has is a typo: papermill would only
     warn and train with the default."""
     known = set().union(*(notebook_defaults(nb) for nb, _ in steps))
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"--set {', '.join(unknown)}: not a parameter of this profile's notebooks "
+        raise ValueError(f"--set {', '.join(unknown)}: not a parameter of {where} "
                          f"(valid: {', '.join(sorted(known))})")
 
 
-def grid_configs(dataset: str, overrides: dict | None = None) -> list:
-    """Every run configuration the profile's notebooks 10 and 20 would train, built without
-    executing them (notebook defaults, then the parameter file, then ``overrides``)."""
+def grids_of(dataset: str, overrides: dict | None = None,
+             per_notebook: dict | None = None) -> dict[str, list]:
+    """{notebook number ("10", "20"): the run configurations its grid trains} for the
+    profile's notebooks 10 and 20, built without executing them: notebook defaults, then the
+    parameter file, then ``overrides`` (parameters of any notebook of the profile), then
+    ``per_notebook[number]`` (parameters of that notebook alone)."""
     from . import study
     build = {"10": study.paper_w_configs_from_parameters, "20": study.paper_f_configs_from_parameters}
-    _check_overrides(plan(dataset), dict(overrides or {}))
-    configs = []
-    for notebook, config in plan(dataset):
-        if notebook.name[:2] in build:
-            params = {**notebook_defaults(notebook), **load_parameters(config, dict(overrides or {}))}
-            configs += build[notebook.name[:2]](params)
-    return configs
+    steps, overrides, per_notebook = plan(dataset), dict(overrides or {}), dict(per_notebook or {})
+    _check_overrides(steps, overrides)
+    grids = {}
+    for notebook, config in steps:
+        number = notebook.name[:2]
+        if number in build:
+            own = dict(per_notebook.pop(number, {}))
+            _check_overrides([(notebook, config)], own, where=f"notebook {notebook.name}")
+            params = {**notebook_defaults(notebook), **load_parameters(config, {**overrides, **own})}
+            grids[number] = build[number](params)
+    if per_notebook:
+        raise ValueError(f"{dataset} has no grid notebook numbered {', '.join(sorted(per_notebook))}")
+    return grids
+
+
+def grid_configs(dataset: str, overrides: dict | None = None) -> list:
+    """Every run configuration the profile's notebooks 10 and 20 would train (``grids_of``)."""
+    return [c for configs in grids_of(dataset, overrides).values() for c in configs]
 
 
 def _published_dir(dataset: str, overrides: dict) -> tuple[str, Path]:

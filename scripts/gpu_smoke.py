@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("pipeline", "throughput", "torchrun", "grids")
 DEFAULT_STEPS = ("pipeline", "throughput", "torchrun")
-#: The synthetic profile's grids: notebook-10 (paper W) and notebook-20 (paper F).
-GRIDS = {"paper_w": "10_finetune_per_loss", "paper_f": "20_two_stage_focal"}
+#: The synthetic profile's grids by name: notebook 10 (paper W) and notebook 20 (paper F).
+GRIDS = {"paper_w": "10", "paper_f": "20"}
 
 
 def _run(name: str, cmd: list[str], timeout: int) -> dict:
@@ -104,55 +104,44 @@ def grids_step(out: Path, device: str, timeout: int, sets: list[str]) -> dict:
 
 def train_grids(out: Path, device: str, sets=()) -> None:
     """Train the synthetic grids on ``device`` into ``out/grid_runs``; per grid its seconds and
-    each run's test accuracy go to ``out/grids.json``, rewritten after each grid. ``sets``:
-    ``NAME=VALUE`` parameters (YAML values) laid over both grids' files, ``GRID.NAME=VALUE``
-    over one of them (``paper_w`` or ``paper_f``; e.g. to shrink them)."""
+    each run's test accuracy go to ``out/grids.json``, rewritten after each grid."""
     import shutil
-    import yaml
-    sys.path.insert(0, str(ROOT))
-    from fer_utils import study
-    from fer_utils.pipeline import notebook_defaults
+    grids = smoke_grids(out, device, sets)
+    from fer_utils import study  # importable now: smoke_grids put the checkout on sys.path
     shutil.rmtree(out / "grid_runs", ignore_errors=True)
     report = {}
-    for name, stem in GRIDS.items():
-        # the notebook's defaults under the profile's file, as the pipeline lays them
-        p = {**notebook_defaults(ROOT / "notebooks" / f"{stem}.ipynb"),
-             **yaml.safe_load((ROOT / "configs" / "synthetic" / f"{stem}.yaml").read_text())}
-        p.update(DEVICE=device, PRECISION="bf16", RUNS_DIR=str(out / "grid_runs" / name))
-        for key, value in parse_grid_sets(sets).items():  # "NAME" for both, "grid.NAME" for one
-            grid, _, param = key.rpartition(".")
-            if grid in ("", name):
-                p[param] = value
-        build = study.paper_w_configs_from_parameters if name == "paper_w" else study.paper_f_configs_from_parameters
+    for name, number in GRIDS.items():
         t0 = time.time()
-        dirs = study.run_grid(build(p), progress=False)
+        dirs = study.run_grid(grids[number], progress=False)
         report[name] = {"seconds": round(time.time() - t0, 1), "runs": {
             d.name: json.loads((d / "metrics.json").read_text())["test"]["accuracy"] for d in dirs}}
         print(f"[gpu-smoke] grid {name}: {len(dirs)} runs in {report[name]['seconds']} s", flush=True)
         (out / "grids.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
-def parse_grid_sets(sets) -> dict:
-    """``NAME=VALUE`` strings -> {NAME: YAML value}; a malformed one is a one-line error."""
+def smoke_grids(out: Path, device: str, sets=()) -> dict[str, list]:
+    """{notebook number: run configs} of the synthetic profile's grids as the pipeline builds
+    them (``fer_utils.pipeline.grids_of``), on ``device`` in bf16, runs under
+    ``out/grid_runs/<grid>``. ``sets``: ``NAME=VALUE`` (YAML values) over both grids,
+    ``GRID.NAME=VALUE`` over one (``paper_w`` or ``paper_f``; e.g. to shrink them). A name no
+    notebook has, or a malformed set, is a one-line error (papermill would ignore it)."""
     import yaml
-    bad = [s for s in sets if "=" not in s]
-    if bad:
-        raise SystemExit(f"gpu_smoke: --grid-set needs NAME=VALUE, got {', '.join(bad)}")
-    return {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)}
-
-
-def check_grid_sets(sets) -> None:
-    """A name neither grid's notebook has would be ignored silently: refuse it."""
-    sys.path.insert(0, str(ROOT))
-    from fer_utils.pipeline import notebook_defaults
-    known = {name: set(notebook_defaults(ROOT / "notebooks" / f"{stem}.ipynb")) for name, stem in GRIDS.items()}
-    unknown = []
-    for key in parse_grid_sets(sets):
+    sys.path.insert(0, str(ROOT))  # a bare GPU box runs this without installing the package
+    from fer_utils.pipeline import grids_of
+    both, own = {"DEVICE": device, "PRECISION": "bf16"}, {number: {} for number in GRIDS.values()}
+    for text in sets:
+        key, eq, value = text.partition("=")
         grid, _, param = key.rpartition(".")
-        if not any(param in names for g, names in known.items() if grid in ("", g)):
-            unknown.append(key)
-    if unknown:
-        raise SystemExit(f"gpu_smoke: --grid-set names no notebook-10/20 parameter: {', '.join(unknown)}")
+        if not eq or grid not in ("", *GRIDS):
+            raise SystemExit(f"gpu_smoke: --grid-set needs NAME=VALUE or GRID.NAME=VALUE with GRID "
+                             f"one of {', '.join(GRIDS)}, got {text!r}")
+        (own[GRIDS[grid]] if grid else both)[param] = yaml.safe_load(value)
+    for name, number in GRIDS.items():
+        own[number]["RUNS_DIR"] = str(out / "grid_runs" / name)
+    try:
+        return grids_of("synthetic", both, own)
+    except ValueError as err:
+        raise SystemExit(f"gpu_smoke: --grid-set: {err}") from None
 
 
 def main(argv=None) -> int:
@@ -173,8 +162,9 @@ def main(argv=None) -> int:
                         "(GRID.NAME=VALUE: over paper_w or paper_f only)")
     p.add_argument("--train-grids", action="store_true", help=argparse.SUPPRESS)  # the grids step's worker
     args = p.parse_args(argv)
-    check_grid_sets(args.grid_sets)
     out = Path(args.out).resolve()  # the steps run from the project root
+    if args.grid_sets or "grids" in args.steps:
+        smoke_grids(out, args.device, args.grid_sets)  # refuses a typo before any step runs
     out.mkdir(parents=True, exist_ok=True)
     if args.train_grids:
         train_grids(out, args.device, args.grid_sets)
