@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_utils.config import ONECYCLE_WARMUP  # noqa: E402
+from fer_utils.config import stage_extras  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
 
@@ -146,15 +146,7 @@ def recipe_label(run_dir: Path) -> str:
     there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
-    warmups = {s.get("warmup", ONECYCLE_WARMUP) for s in cfg["stages"] if s.get("schedule") == "onecycle"}
-    label += "".join(f", warm-up {w:g}" for w in sorted(warmups) if w != ONECYCLE_WARMUP)
-    sizes = [s["train_sizes"] for s in cfg["stages"] if s.get("train_sizes")]
-    label += "".join(f", {'/'.join(map(str, t))} px" for t in sizes)
-    for s in cfg["stages"]:
-        label += "".join(f", {k.replace('_', ' ')} {v:g}" if isinstance(v, (int, float)) else f", {k} {v}"
-                         for k, v in (s.get("loss_params") or {}).items())
-        label += f", EMA {s['ema']:g}" if s.get("ema") else ""
-    return label
+    return label + "".join(f", {x}" for s in cfg["stages"] for x in stage_extras(s))
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:

@@ -91,8 +91,9 @@ class StageConfig:
     #: throughout. Validation and test always see data.image_size.
     train_sizes: list = field(default_factory=list)
     #: Exponential moving average of the weights (in neither paper): the decay per optimizer
-    #: step (0.999 averages about the last 1,000 steps), or 0 for none. With it, the stage
-    #: validates, selects, tests and saves the averaged model (``training.averaging``).
+    #: step (0.999 averages about the last 1,000 steps once its warm-up ramp, about 9,000
+    #: steps, is over), or 0 for none. With it, the stage validates, selects, tests and saves
+    #: the averaged model (``training.averaging``).
     ema: float = 0.0
 
     def train_size(self, epoch: int) -> int | None:
@@ -100,6 +101,24 @@ class StageConfig:
         if not self.train_sizes:
             return None
         return self.train_sizes[epoch * len(self.train_sizes) // self.epochs]
+
+
+def stage_extras(stage: dict) -> list[str]:
+    """What a saved stage (a ``config.yaml`` entry) sets beyond loss, epochs and learning
+    rate, in words, for model cards and figure legends: a non-default one-cycle warm-up, the
+    progressive-resizing sides, the loss parameters and the weight average."""
+    out = []
+    warmup = stage.get("warmup", ONECYCLE_WARMUP)
+    if stage.get("schedule") == "onecycle" and warmup != ONECYCLE_WARMUP:
+        out.append(f"warm-up {warmup:g}")
+    if stage.get("train_sizes"):
+        out.append(f"{'/'.join(map(str, stage['train_sizes']))} px")
+    for key, value in (stage.get("loss_params") or {}).items():
+        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        out.append(f"{key.replace('_', ' ')} {shown}")
+    if stage.get("ema"):
+        out.append(f"EMA {stage['ema']:g}")
+    return out
 
 
 @dataclass

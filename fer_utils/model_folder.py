@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from . import io as fio
-from .config import ONECYCLE_WARMUP
+from .config import stage_extras
 from .metrics import wilson_interval
 from .paths import PROJECT_ROOT
 
@@ -89,15 +89,9 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
     def with_ci(m):
         lo, hi = ci.get(m, (None, None))
         return f"{_pct(test[m])}" + (f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None else "")
-    def warmup(s):  # a non-default one-cycle warm-up; other schedules ignore it
-        w = s.get("warmup", ONECYCLE_WARMUP)
-        return f" (warm-up {w:g})" if s.get("schedule") == "onecycle" and w != ONECYCLE_WARMUP else ""
-    def sizes(s):  # progressive resizing: the training sides
-        return f", trained at {'/'.join(map(str, s['train_sizes']))} px" if s.get("train_sizes") else ""
-    def average(s):  # a weight average was validated and tested
-        return f", weight average (EMA {s['ema']:g})" if s.get("ema") else ""
     stages = "; ".join(f"{s['loss']} {s['epochs']} epochs, {s.get('schedule')} lr {s['lr']}"
-                       + warmup(s) + sizes(s) + average(s) + f", batch {cfg.get('batch_size')}" for s in cfg["stages"])
+                       + "".join(f", {x}" for x in stage_extras(s)) + f", batch {cfg.get('batch_size')}"
+                       for s in cfg["stages"])
     conf = test["confusion_matrix"]
     rows = []
     for i, name in enumerate(test["class_names"]):

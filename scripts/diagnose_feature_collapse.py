@@ -42,7 +42,7 @@ from fer_utils.config import load_config
 from fer_utils.data import load_dataset
 from fer_utils.paths import PROJECT_ROOT, shared_data_root
 from fer_utils.training.evaluate import load_run
-from fer_utils.training.loop import DeviceData, build_model, prepare
+from fer_utils.training.loop import DeviceData, build_model, prepare, to_run_format
 from fer_utils.training.trace import trace_first_steps
 
 PUBLISHED = str(PROJECT_ROOT / "results/fer2013/runs/W-efficientnet_lite0-pretrained-{}-seed{}/config.yaml")
@@ -94,8 +94,8 @@ def runs(run_dirs: list[str]) -> None:
         describe(f"{run_dir} (best checkpoint)", model, cfg, val)
     cfg.model.pretrained = load_config(PUBLISHED.format("softmax")).model.pretrained
     torch.manual_seed(cfg.seed)
-    describe("untrained: ImageNet backbone, fresh head", build_model(cfg, len(data.class_names)),
-             cfg, val)
+    describe("untrained: ImageNet backbone, fresh head",
+             to_run_format(build_model(cfg, len(data.class_names)), cfg), cfg, val)
 
 
 def trace(loss: str, steps: int, seed: int = 0) -> None:

@@ -137,11 +137,11 @@ def smoke_grids(out: Path, device: str, sets=()) -> dict[str, list]:
                              f"one of {', '.join(GRIDS)}, got {text!r}")
         (own[GRIDS[grid]] if grid else both)[param] = yaml.safe_load(value)
     for name, number in GRIDS.items():
-        own[number]["RUNS_DIR"] = str(out / "grid_runs" / name)
+        own[number].setdefault("RUNS_DIR", str(out / "grid_runs" / name))
     try:
         return grids_of("synthetic", both, own)
     except ValueError as err:
-        raise SystemExit(f"gpu_smoke: --grid-set: {err}") from None
+        raise SystemExit(f"gpu_smoke: {str(err).replace('--set', '--grid-set', 1)}") from None
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,7 @@ def test_the_average_follows_the_recursion_written_out_in_float64():
     ema = WeightAverage(net, decay=0.9)
     expected = {k: v.double().clone() for k, v in net.state_dict().items()}
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    for t in range(25):  # past the ramp: (1 + t) / (10 + t) reaches 0.9 at t = 80, so all ramp
+    for t in range(25):  # inside the decay's ramp ((1 + t) / (10 + t) < 0.9 until t = 80)
         net.train()
         opt.zero_grad()
         net(torch.randn(8, 5)).square().mean().backward()  # also moves the batch-norm statistics
@@ -50,9 +50,12 @@ def test_the_decay_reaches_its_ceiling_and_a_state_round_trips():
     for _ in range(20):
         ema.update()
     assert ema.current_decay() == 0.5
+    ema.model[0].weight.data.add_(1.0)  # an average that differs from a fresh copy
     other = WeightAverage(_net(), decay=0.5)
     other.load_state_dict(copy.deepcopy(ema.state_dict()))
     assert other.updates == 20
+    for k, v in ema.model.state_dict().items():
+        assert torch.equal(other.model.state_dict()[k], v), k
     with pytest.raises(ValueError, match="ema decay"):
         WeightAverage(_net(), decay=1.0)
 

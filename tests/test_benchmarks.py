@@ -158,11 +158,11 @@ def test_gpu_smoke_grids_step_trains_both_synthetic_grids_without_papermill(tmp_
     assert all(0 <= acc <= 1 for g in grids.values() for acc in g["runs"].values())
     typo = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set", "EPOCH=1",
                            "--out", str(tmp_path / "typo")], capture_output=True, text=True, timeout=120)
-    assert typo.returncode != 0 and "--set EPOCH: not a parameter" in typo.stderr
+    assert typo.returncode != 0 and "--grid-set EPOCH: not a parameter" in typo.stderr
     wrong_grid = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set",
                                  "paper_f.LOSSES=[softmax]", "--out", str(tmp_path / "typo")],
                                 capture_output=True, text=True, timeout=120)
-    assert wrong_grid.returncode != 0 and "--set LOSSES: not a parameter of notebook 20_" in wrong_grid.stderr
+    assert wrong_grid.returncode != 0 and "--grid-set LOSSES: not a parameter of notebook 20_" in wrong_grid.stderr
     no_grid = subprocess.run([sys.executable, str(script), "--steps", "grids", "--grid-set",
                               "paper_x.EPOCHS=1", "--out", str(tmp_path / "typo")],
                              capture_output=True, text=True, timeout=120)

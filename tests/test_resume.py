@@ -87,6 +87,8 @@ def test_onecycle_two_stage_run_killed_in_stage_two_resumes_identically(tmp_path
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # from stage 2's first epoch, or (killed between metrics.csv and last.pt) the end of stage 1
     assert "resuming" in resumed.stdout
+    if "at stage 0" in resumed.stdout:  # the kill missed stage 2's checkpoint: not the case tested
+        pytest.skip("killed before stage 2's first checkpoint; the average's restore was not exercised")
 
     import pandas as pd
     ref_dir = next((tmp_path / "ref").glob("*/metrics.json")).parent

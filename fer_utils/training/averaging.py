@@ -12,10 +12,12 @@ class WeightAverage:
     """An exponential moving average of ``model``'s state (parameters and buffers: the
     batch-norm statistics are averaged too), updated after every optimizer step.
 
-    The decay ramps up as ``min(decay, (1 + t) / (10 + t))`` over the first updates (``t``:
-    updates so far), as TensorFlow's ExponentialMovingAverage with ``num_updates``, so the
-    first epochs' average is not mostly the random initialisation. Integer buffers (batch
-    norm's step counter) are copied.
+    The decay ramps up as ``min(decay, (1 + t) / (10 + t))`` (``t``: updates so far), as
+    TensorFlow's ExponentialMovingAverage with ``num_updates``, so the first epochs' average is
+    not mostly the random initialisation; the ramp is long: 0.999 is reached after about 9,000
+    updates, and it starts again with each stage. Integer buffers (batch norm's step counter)
+    are copied. The batch-norm statistics are averaged like the weights, so after a change of
+    input side (progressive resizing) they lag the live model's by about 1 / (1 - decay) steps.
     """
 
     def __init__(self, model: torch.nn.Module, decay: float):
@@ -26,6 +28,7 @@ class WeightAverage:
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+            p.grad = None  # deepcopy copies the live model's last gradients too
         # state_dict tensors share storage with the modules: updating them updates the models
         pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
         self._floats = [(a, b) for a, b in pairs if a.is_floating_point()]
