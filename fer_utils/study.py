@@ -75,7 +75,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                  loss_params: dict | None = None, schedule: str = "step",
                  seeds_per_loss: dict | None = None,
                  scratch_seeds_per_loss: dict | None = None, warmup: float = ONECYCLE_WARMUP,
-                 train_sizes: list | None = None, ema: float = 0.0) -> list[RunConfig]:
+                 train_sizes: list | None = None, ema: float = 0.0,
+                 validate_last: float = 1.0) -> list[RunConfig]:
     """Paper W's grid: backbone x initialisation x loss x seed, head ``w``.
 
     ``pretrained`` maps a backbone to a weight file; such backbones get a second,
@@ -88,7 +89,9 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
     other schedule of ``StageConfig`` (e.g. ``onecycle`` for short CPU budgets; ``warmup`` is
     the fraction of a one-cycle run spent raising the learning rate). ``train_sizes``: the
     training input sides of progressive resizing (``StageConfig.train_sizes``; None: none);
-    ``ema``: the decay of a weight average that is validated and tested (``StageConfig.ema``).
+    ``ema``: the decay of a weight average that is validated and tested (``StageConfig.ema``);
+    ``validate_last``: the fraction of the epochs, from the end, that are validated
+    (``StageConfig.validate_last``).
     ``seeds_per_loss`` maps a loss to its own seed list (e.g. more seeds for the settings
     a paired test compares); other losses use ``seeds``. ``scratch_seeds_per_loss`` does the
     same for the scratch rows of a backbone that also has pre-trained rows (a cheaper
@@ -126,7 +129,8 @@ def paper_w_grid(base: dict, *, backbones, losses=PAPER_W_LOSSES, seeds=(0,), ep
                         "epochs": epochs,
                         "lr": lr / 10 if init is not None else lr, "schedule": schedule,
                         "step_size": step_size, "gamma": gamma, "weight_decay": weight_decay,
-                        "warmup": warmup, "train_sizes": list(train_sizes or []), "ema": ema}]
+                        "warmup": warmup, "train_sizes": list(train_sizes or []), "ema": ema,
+                        "validate_last": validate_last}]
                     tag = "pretrained" if init is not None else "scratch"
                     configs.append(_finish(v, f"W-{backbone}-{tag}-{loss.replace('+', '_')}-seed{seed}"))
     return configs
@@ -286,7 +290,8 @@ def paper_w_configs_from_parameters(p: dict) -> list[RunConfig]:
                         loss_params=p.get("LOSS_PARAMS", {}), weight_decay=p.get("WEIGHT_DECAY", 5e-4),
                         scratch_seeds_per_loss=p.get("SCRATCH_SEEDS_PER_LOSS", {}),
                         warmup=p.get("WARMUP", ONECYCLE_WARMUP),
-                        train_sizes=p.get("TRAIN_SIZES", []), ema=p.get("EMA", 0.0))
+                        train_sizes=p.get("TRAIN_SIZES", []), ema=p.get("EMA", 0.0),
+                        validate_last=p.get("VALIDATE_LAST", 1.0))
 
 
 def paper_f_configs_from_parameters(p: dict) -> list[RunConfig]:

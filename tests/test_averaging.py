@@ -92,3 +92,14 @@ def test_an_ema_run_validates_tests_and_saves_the_average_not_the_live_model(tmp
     published = np.load(run / "predictions.npz")["y_prob"]
     evaluate_run(run, bootstrap=0, save_predictions=tmp_path / "again.npz")
     np.testing.assert_array_equal(np.load(tmp_path / "again.npz")["y_prob"], published)
+
+
+@pytest.mark.slow
+def test_averaging_only_reads_the_weights_the_live_model_trains_as_without_it(tmp_path):
+    import pandas as pd
+    plain = train_run(load_config(None, tiny_overrides(tmp_path / "plain")), progress=False)
+    averaged = train_run(load_config(None, tiny_overrides(tmp_path / "ema", **{"stages.0.ema": 0.9})),
+                         progress=False)
+    a, b = pd.read_csv(plain / "metrics.csv"), pd.read_csv(averaged / "metrics.csv")
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+    assert a["val_loss"].tolist() != b["val_loss"].tolist()  # what was validated did change

@@ -215,6 +215,19 @@ def test_notebook_parameter_ema_reaches_the_stage_and_defaults_off(tmp_path):
     _older_runs_resume_with_the_default(tmp_path, "ema", plain, averaged)
 
 
+def test_notebook_parameter_validate_last_reaches_the_stage_and_defaults_to_every_epoch(tmp_path):
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters, notebook_defaults
+    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["VALIDATE_LAST"] == 1.0
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive_ls/10_finetune_per_loss.yaml", {})
+    (every,) = study.paper_w_configs_from_parameters(p)
+    assert every.stages[0].validate_last == 1.0
+    p["VALIDATE_LAST"] = 0.34
+    (last,) = study.paper_w_configs_from_parameters(p)
+    assert last.stages[0].validate_last == 0.34
+    _older_runs_resume_with_the_default(tmp_path, "validate_last", every, last)
+
+
 def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_off():
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters, notebook_defaults

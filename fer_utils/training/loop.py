@@ -559,7 +559,9 @@ class Trainer:
                    **train_one_epoch(train_model, criterion, optimizer, scheduler, self.train_data,
                                      cfg, self.device, g, desc, self.progress, self.dist,
                                      size=stage.train_size(epoch), ema=ema)}
-            row.update(validate_epoch(eval_model, criterion, self.val_data, cfg, self.device, self.names))
+            validated = stage.validates(epoch)  # else its val_* cells stay empty
+            if validated:
+                row.update(validate_epoch(eval_model, criterion, self.val_data, cfg, self.device, self.names))
             row["epoch_time_s"] = time.time() - t0
             self.elapsed += row["epoch_time_s"]
             row["elapsed_s"] = self.elapsed
@@ -568,7 +570,7 @@ class Trainer:
                 row["monitor_test_accuracy"] = float(
                     (out["prob"].argmax(1) == self.test_data.labels).float().mean())
             # Every rank validated the same model on the whole split: the same choice.
-            score = score_of(row, cfg.select_metric)
+            score = score_of(row, cfg.select_metric) if validated else -math.inf
             improved = score > best["score"]
             if improved:
                 best = {"score": score, "epoch": epoch}
@@ -578,9 +580,10 @@ class Trainer:
                 self._save_epoch(s, epoch, criterion, optimizer, scheduler, best, improved, ema)
             barrier(self.dist)  # the others may read these checkpoints next
             if self.progress:
-                print(f"{desc}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
-                      f"val_acc {row['val_accuracy']:.4f} val_f1 {row['val_f1']:.4f} "
-                      f"({row['epoch_time_s']:.1f}s)", flush=True)
+                val = (f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} "
+                       f"val_f1 {row['val_f1']:.4f}" if validated else "not validated")
+                print(f"{desc}: train_loss {row['train_loss']:.4f} {val} ({row['epoch_time_s']:.1f}s)",
+                      flush=True)
         self.criterion = criterion
 
     def _save_epoch(self, s: int, epoch: int, criterion, optimizer, scheduler, best: dict,
