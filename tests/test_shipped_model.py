@@ -62,5 +62,26 @@ def test_the_shipped_model_scores_its_published_publictest_result(no_pickle):
     published = json.loads((SHIPPED / "metrics.json").read_text())["test"]
     result = evaluate_run(SHIPPED, dataset="fer2013", root=str(FER), split="test", bootstrap=0)
     assert result["n"] == published["n"] == 3_589
-    # the same predictions as the run it was exported from: the same confusion matrix
-    np.testing.assert_array_equal(result["confusion_matrix"], published["confusion_matrix"])
+    got, want = np.asarray(result["confusion_matrix"]), np.asarray(published["confusion_matrix"])
+    if _same_kernels_as_the_run():
+        # the same predictions as the run it was exported from: the same confusion matrix
+        np.testing.assert_array_equal(got, want)
+    else:
+        # other kernels (e.g. run_tests.sh pins AVX2; the run was AVX-512) round the bf16 model's
+        # logits differently: a handful of near-tied images may move, no more
+        moved = int(np.abs(got - want).sum()) // 2
+        assert moved <= 10, f"{moved} PublicTest predictions differ from the run's on other kernels"
+        assert abs(result["accuracy"] - published["accuracy"]) <= 10 / 3_589
+
+
+def _same_kernels_as_the_run() -> bool:
+    """Whether this process uses the instruction set the shipped run was tested with."""
+    import os
+
+    import torch
+
+    from fer_utils.training.rundir import ISA_LIMITS
+    machine = json.loads((SHIPPED / "run_info.json").read_text())["machine"]
+    limits = {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}
+    return (torch.backends.cpu.get_cpu_capability() == machine.get("cpu_capability")
+            and limits == machine.get("isa_limits", {}))
