@@ -76,12 +76,10 @@ def test_the_shipped_model_scores_its_published_publictest_result(no_pickle):
 
 def _same_kernels_as_the_run() -> bool:
     """Whether this process uses the instruction set the shipped run was tested with."""
-    import os
-
     import torch
 
-    from fer_utils.training.rundir import ISA_LIMITS
-    machine = json.loads((SHIPPED / "run_info.json").read_text())["machine"]
-    limits = {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}
-    return (torch.backends.cpu.get_cpu_capability() == machine.get("cpu_capability")
-            and limits == machine.get("isa_limits", {}))
+    from fer_utils.training.rundir import machine_info
+    run = json.loads((SHIPPED / "run_info.json").read_text())["machine"]
+    here = machine_info(torch.device("cpu"))
+    return (here["cpu_capability"] == run.get("cpu_capability")
+            and here["isa_limits"] == run.get("isa_limits", {}))

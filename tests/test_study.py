@@ -202,30 +202,22 @@ def test_notebook_parameter_warmup_reaches_every_stage_and_defaults_to_torchs(tm
     _older_runs_resume_with_the_default(tmp_path, "warmup", default[0], study.paper_w_configs_from_parameters(p)[0])
 
 
-def test_notebook_parameter_ema_reaches_the_stage_and_defaults_off(tmp_path):
+@pytest.mark.parametrize("name, field, default, changed", [
+    ("EMA", "ema", 0.0, 0.999),                    # off by default
+    ("VALIDATE_LAST", "validate_last", 1.0, 0.34),  # every epoch by default
+])
+def test_notebook_stage_parameter_reaches_the_stage_with_the_packages_default(tmp_path, name, field,
+                                                                              default, changed):
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters, notebook_defaults
-    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["EMA"] == 0.0
+    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")[name] == default
     p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive_ls/10_finetune_per_loss.yaml", {})
     (plain,) = study.paper_w_configs_from_parameters(p)
-    assert plain.stages[0].ema == 0.0
-    p["EMA"] = 0.999
-    (averaged,) = study.paper_w_configs_from_parameters(p)
-    assert averaged.stages[0].ema == 0.999
-    _older_runs_resume_with_the_default(tmp_path, "ema", plain, averaged)
-
-
-def test_notebook_parameter_validate_last_reaches_the_stage_and_defaults_to_every_epoch(tmp_path):
-    from fer_utils.paths import PROJECT_ROOT
-    from fer_utils.pipeline import load_parameters, notebook_defaults
-    assert notebook_defaults(PROJECT_ROOT / "notebooks/10_finetune_per_loss.ipynb")["VALIDATE_LAST"] == 1.0
-    p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive_ls/10_finetune_per_loss.yaml", {})
-    (every,) = study.paper_w_configs_from_parameters(p)
-    assert every.stages[0].validate_last == 1.0
-    p["VALIDATE_LAST"] = 0.34
-    (last,) = study.paper_w_configs_from_parameters(p)
-    assert last.stages[0].validate_last == 0.34
-    _older_runs_resume_with_the_default(tmp_path, "validate_last", every, last)
+    assert getattr(plain.stages[0], field) == default
+    p[name] = changed
+    (set_,) = study.paper_w_configs_from_parameters(p)
+    assert getattr(set_.stages[0], field) == changed
+    _older_runs_resume_with_the_default(tmp_path, field, plain, set_)
 
 
 def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_off():
