@@ -78,7 +78,7 @@ def test_every_study_dataset_has_parameter_files():
 @pytest.mark.parametrize("dataset", ["synthetic", "fer2013", "fer2013_long", "fer2013_tta60", "fer2013_gpu",
                                      "fer2013_fast", "fer2013_fast_warmup", "fer2013_fast_hour",
                                      "fer2013_fast_b128", "fer2013_progressive", "fer2013_progressive_ls",
-                                     "fer2013_progressive_ls_ema", "fer2013_progressive_ls_val",
+                                     "fer2013_progressive_ls_ema", "fer2013_progressive_ls_val", "fer2013_progressive_ls_66",
                                      "ckplus48", "ckplus48_gpu", "ckplus48_transfer", "ckplus48_transfer_long",
                                      "ckplus48_imagenet",
                                      "fer2013_imagenet", "affectnet", "oulu_casia"])
