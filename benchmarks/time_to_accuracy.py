@@ -7,6 +7,7 @@
         --figure results/benchmarks/time_to_accuracy_cpu.png   # + the curves beside another run
     python benchmarks/time_to_accuracy.py --config ... --no-train \
         --record results/benchmarks/fer2013_time_to_accuracy.csv   # a line in the candidates' record
+        --record-figure results/benchmarks/fer2013_time_to_accuracy.png  # + every candidate drawn
 
 Trains the recipe's run (or resumes it, or reads it when finished: it is the same run
 directory the pipeline writes) and prints the training wall-clock at which PublicTest
@@ -107,7 +108,11 @@ def main(argv=None) -> int:
     p.add_argument("--figure", help="PNG of accuracy vs training minutes (needs the run's metrics.csv)")
     p.add_argument("--record", metavar="CSV", help="add the finished run as a line of this candidates' "
                    "record (e.g. results/benchmarks/fer2013_time_to_accuracy.csv)")
+    p.add_argument("--record-figure", metavar="PNG", help="draw every candidate of the --record CSV "
+                   "(selected model's accuracy vs training minutes)")
     args = p.parse_args(argv)
+    if args.record_figure and not args.record:
+        raise ValueError("--record-figure draws the --record CSV: give --record too")
     params = yaml.safe_load(Path(args.config).read_text())
     configs = paper_w_configs_from_parameters(params)
     if len(configs) != 1:
@@ -133,6 +138,9 @@ def main(argv=None) -> int:
             raise ValueError(f"{run_dir} has not finished: nothing to record")
         record_candidate(Path(args.record), candidate_row(args.config, run_dir))
         print(f"recorded in {args.record}")
+    if args.record_figure:
+        save_record_figure(Path(args.record), Path(args.record_figure), target=max(args.targets))
+        print(f"record figure: {args.record_figure}")
     if args.figure:
         save_curves([run_dir, *args.compare], Path(args.figure), target=max(args.targets))
         print(f"figure: {args.figure}")
@@ -160,6 +168,12 @@ def save_curves(run_dirs: list, out: Path, target: float) -> None:
         raise ValueError(f"runs with the same recipe label cannot share the figure: {labels}")
     curves = {label: pd.read_csv(Path(r) / "metrics.csv") for label, r in zip(labels, run_dirs)}
     fio.save_figure(out, time_to_accuracy(curves, target=target))
+
+
+def save_record_figure(csv: Path, out: Path, target: float) -> None:
+    from fer_utils import io as fio
+    from fer_utils.plots import candidate_record
+    fio.save_figure(out, candidate_record(pd.read_csv(csv), target=target))
 
 
 if __name__ == "__main__":

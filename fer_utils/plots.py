@@ -89,6 +89,34 @@ def time_to_accuracy(curves: dict[str, pd.DataFrame], target: float = 0.70, budg
     return fig
 
 
+def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: float = 60.0):
+    """Every recorded time-to-accuracy candidate (``benchmarks/time_to_accuracy.py --record``)
+    as the model it chose on validation: PublicTest accuracy (filled) and validation accuracy
+    (hollow) against its training minutes, each labelled with its profile and epochs, beside
+    the hour and the target. A run's host is in the record, not on the figure: minutes compare
+    hosts as much as recipes."""
+    needed = {"config", "epochs", "train_min", "val_acc_selected", "test_acc_selected"}
+    missing = sorted(needed - set(record.columns))
+    if missing:
+        raise ValueError(f"not a candidates' record: missing column(s) {', '.join(missing)}")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    ax.scatter(record["train_min"], record["test_acc_selected"], color="C0", zorder=3,
+               label="PublicTest (the model chosen on validation)")
+    ax.scatter(record["train_min"], record["val_acc_selected"], facecolors="none", edgecolors="C1",
+               zorder=3, label="validation (what chose it)")
+    for _, row in record.iterrows():
+        name = Path(str(row["config"])).parent.name or str(row["config"])
+        ax.annotate(f"{name} ({row['epochs']} ep.)", (row["train_min"], row["test_acc_selected"]),
+                    textcoords="offset points", xytext=(4, -9), fontsize=6)
+    ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
+    ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
+           title="FER2013 time-to-accuracy candidates (one seed each)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrices(matrices: Sequence[np.ndarray], titles: Sequence[str],
                        class_names: Sequence[str], normalize: bool = True):
     """Row-normalised confusion matrices side by side (paper W Fig. 6, paper F Figs. 3/5)."""

@@ -86,6 +86,28 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
         tta.save_curves([b, b], tmp_path / "g.png", target=0.70)
 
 
+def test_the_record_figure_draws_each_candidates_chosen_model_and_refuses_other_tables(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    tta = _load("time_to_accuracy")
+    record = pd.DataFrame({"config": ["configs/a/10.yaml", "configs/b/10.yaml"], "epochs": [60, 99],
+                           "train_min": [49.2, 80.0], "val_acc_selected": [68.8, 70.1],
+                           "test_acc_selected": [67.7, 69.0], "cpu": ["X", "X"]})
+    record.to_csv(tmp_path / "r.csv", index=False)
+    tta.save_record_figure(tmp_path / "r.csv", tmp_path / "r.png", target=0.70)
+    assert (tmp_path / "r.png").stat().st_size > 0
+    from fer_utils.plots import candidate_record
+    ax = candidate_record(record).axes[0]
+    test_points, val_points = (c.get_offsets().tolist() for c in ax.collections)
+    assert test_points == [[49.2, 67.7], [80.0, 69.0]] and val_points == [[49.2, 68.8], [80.0, 70.1]]
+    assert [t.get_text() for t in ax.texts] == ["a (60 ep.)", "b (99 ep.)"]
+    with pytest.raises(ValueError, match="missing column.*test_acc_selected"):
+        candidate_record(record.drop(columns="test_acc_selected"))
+    with pytest.raises(ValueError, match="give --record too"):
+        tta.main(["--config", str(ROOT / "configs" / "fer2013_progressive_ls_val" / "10_finetune_per_loss.yaml"),
+                  "--no-train", "--record-figure", str(tmp_path / "x.png")])
+    plt.close("all")
+
+
 def test_throughput_benchmark_runs_naive_and_ours(tmp_path):
     bench = _load("throughput")
     out = tmp_path / "t.json"
