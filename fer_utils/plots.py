@@ -104,10 +104,12 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
                label="PublicTest (the model chosen on validation)")
     ax.scatter(record["train_min"], record["val_acc_selected"], facecolors="none", edgecolors="C1",
                zorder=3, label="validation (what chose it)")
-    for _, row in record.iterrows():
+    for i, (_, row) in enumerate(record.sort_values("train_min").iterrows()):
         name = Path(str(row["config"])).parent.name or str(row["config"])
+        name = name.removeprefix("fer2013_")  # the figure's title names the dataset
+        # labels alternate below and above their points: neighbours in minutes stay readable
         ax.annotate(f"{name} ({row['epochs']} ep.)", (row["train_min"], row["test_acc_selected"]),
-                    textcoords="offset points", xytext=(4, -9), fontsize=6)
+                    textcoords="offset points", xytext=(4, -9 if i % 2 == 0 else 4), fontsize=6)
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
