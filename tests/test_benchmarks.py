@@ -80,6 +80,9 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3, ema: 0.999, "
                                    "loss_params: {label_smoothing: 0.1}}]\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, label smoothing 0.1, EMA 0.999"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
+                                   "data: {augmentation: w_erase, mixup: 0.2}\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, augmentation w_erase, mixup 0.2"
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n")
     tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
     with pytest.raises(ValueError, match="same recipe label"):
