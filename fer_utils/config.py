@@ -339,8 +339,8 @@ def validate_config(cfg: RunConfig) -> None:
         raise ValueError(f"data.image_size must be >= 16, got {d.image_size}")
     if d.in_chans not in (1, 3):
         raise ValueError(f"data.in_chans must be 1 or 3, got {d.in_chans}")
-    if d.mixup < 0:
-        raise ValueError(f"data.mixup must be >= 0 (0: no mixup), got {d.mixup}")
+    if not (math.isfinite(d.mixup) and d.mixup >= 0):
+        raise ValueError(f"data.mixup must be a finite alpha >= 0 (0: no mixup), got {d.mixup}")
     if not 0 < d.val_fraction < 1:
         raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if d.fold is not None and not 0 <= d.fold < d.num_folds:

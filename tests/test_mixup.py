@@ -53,9 +53,10 @@ def test_the_blend_keeps_channels_last_and_partners_carry_their_labels():
     x = x.contiguous(memory_format=torch.channels_last)
     cfg = load_config(None, ["data.mixup=0.4"])
     out, partner, lam = mix_batch(x, y, cfg, torch.Generator().manual_seed(1))
-    _, perm, _ = mixup_batch(x, 0.4, torch.Generator().manual_seed(1))
+    reference, perm, reference_lam = mixup_batch(x, 0.4, torch.Generator().manual_seed(1))
     assert out.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(partner, y[perm])
+    assert torch.equal(partner, y[perm]) and lam == reference_lam and torch.equal(out, reference)
+    assert not torch.equal(out, x)
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
@@ -77,11 +78,14 @@ def test_blended_loss_is_cross_entropy_on_blended_targets(smoothing):
     assert set(parts) == set(criterion(logits, None, y)[1])
 
 
-def test_mixup_is_refused_with_a_feature_loss_and_below_zero():
+def test_mixup_is_refused_with_a_feature_loss_and_outside_its_range():
     with pytest.raises(ValueError, match="logit-only losses"):
         load_config(None, ["data.mixup=0.2", "stages.0.loss=center+softmax"])
-    with pytest.raises(ValueError, match="data.mixup must be >= 0"):
-        load_config(None, ["data.mixup=-0.1"])
+    for bad in ("-0.1", ".nan", ".inf"):
+        with pytest.raises(ValueError, match="data.mixup must be a finite alpha >= 0"):
+            load_config(None, [f"data.mixup={bad}"])
+    with pytest.raises(ValueError, match="data.mixup: expected a number"):
+        load_config(None, ["data.mixup=strong"])
     load_config(None, ["data.mixup=0.2", "stages.0.loss=focal"])
 
 
