@@ -150,11 +150,17 @@ def main(argv=None) -> int:
 def recipe_label(run_dir: Path) -> str:
     """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
     one-cycle warm-up when it is not the default 0.3, the progressive-resizing sides, the loss
-    parameters (e.g. label smoothing) and the weight average, if any (runs that differ only
-    there stay apart)."""
+    parameters (e.g. label smoothing), the weight average, an augmentation other than notebook
+    10's ``w`` and mixup, if any (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
-    return label + "".join(f", {x}" for s in cfg["stages"] for x in stage_extras(s))
+    data = cfg.get("data", {})
+    extras = [x for s in cfg["stages"] for x in stage_extras(s)]
+    if data.get("augmentation", "w") != "w":
+        extras.append(f"augmentation {data['augmentation']}")
+    if data.get("mixup"):
+        extras.append(f"mixup {data['mixup']}")
+    return label + "".join(f", {x}" for x in extras)
 
 
 def save_curves(run_dirs: list, out: Path, target: float) -> None:

@@ -35,6 +35,11 @@ class DataConfig:
     #: Training augmentation recipe: w (paper W), f (paper F), f_novflip, w_erase (w + rotation
     #: + random erasing; not in either paper), none.
     augmentation: str = "w"
+    #: Mixup's Beta(alpha, alpha) parameter (Zhang et al., 2018; not in either paper): every
+    #: training batch is blended with a shuffled copy of itself and the loss is the same blend
+    #: of the two labels' losses. 0 disables it; logit-only losses only (a feature loss would
+    #: pull a blended face's embedding towards a class center).
+    mixup: float = 0.0
     #: Stratified fraction of train held out for model selection when the dataset
     #: has no validation split of its own.
     val_fraction: float = 0.1
@@ -334,6 +339,8 @@ def validate_config(cfg: RunConfig) -> None:
         raise ValueError(f"data.image_size must be >= 16, got {d.image_size}")
     if d.in_chans not in (1, 3):
         raise ValueError(f"data.in_chans must be 1 or 3, got {d.in_chans}")
+    if not (math.isfinite(d.mixup) and d.mixup >= 0):
+        raise ValueError(f"data.mixup must be a finite alpha >= 0 (0: no mixup), got {d.mixup}")
     if not 0 < d.val_fraction < 1:
         raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if d.fold is not None and not 0 <= d.fold < d.num_folds:
@@ -359,7 +366,11 @@ def validate_config(cfg: RunConfig) -> None:
             raise ValueError(f"{where}.validate_last must be a fraction in (0, 1] (1: every epoch), "
                              f"got {stage.validate_last}")
         try:  # builds with placeholder counts: checks params, alpha length, head needs
-            build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
-                       embedding_dim=embedding_dim, reduction=stage.reduction, **stage.loss_params)
+            setting = build_loss(stage.loss, class_counts=[1] * num_classes, num_classes=num_classes,
+                                 embedding_dim=embedding_dim, reduction=stage.reduction,
+                                 **stage.loss_params)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: loss {stage.loss!r} cannot be built: {err}") from err
+        if d.mixup > 0 and setting.needs_embedding:
+            raise ValueError(f"{where}: data.mixup applies to logit-only losses; {stage.loss!r} "
+                             "has a feature loss on class centers (set data.mixup: 0)")

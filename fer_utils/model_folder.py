@@ -107,7 +107,8 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
         f"- **Architecture:** {model['backbone']} (head `{model.get('head')}`), "
         f"{data['image_size']} px, {data.get('in_chans')} channel(s), normalisation `{data.get('normalization')}`, "
         f"test-time augmentation `{cfg.get('tta', 'none')}`.",
-        f"- **Training:** {data['dataset']} ({stages}); augmentation `{data.get('augmentation')}`; "
+        f"- **Training:** {data['dataset']} ({stages}); augmentation `{data.get('augmentation')}`"
+        f"{'; mixup alpha ' + str(data['mixup']) if data.get('mixup') else ''}; "
         f"model chosen on the validation split ({cfg.get('select_metric')}; val_from "
         f"`{data.get('val_from')}`), never on the test split.",
         f"- **Recipe:** {recipe or 'see config.yaml'}",

@@ -80,6 +80,9 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3, ema: 0.999, "
                                    "loss_params: {label_smoothing: 0.1}}]\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, label smoothing 0.1, EMA 0.999"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
+                                   "data: {augmentation: w_erase, mixup: 0.2}\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, augmentation w_erase, mixup 0.2"
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n")
     tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
     with pytest.raises(ValueError, match="same recipe label"):
@@ -99,7 +102,9 @@ def test_the_record_figure_draws_each_candidates_chosen_model_and_refuses_other_
     ax = candidate_record(record).axes[0]
     test_points, val_points = (c.get_offsets().tolist() for c in ax.collections)
     assert test_points == [[49.2, 67.7], [80.0, 69.0]] and val_points == [[49.2, 68.8], [80.0, 70.1]]
-    assert [t.get_text() for t in ax.texts] == ["a (60 ep.)", "b (99 ep.)"]  # in minutes order
+    *numbers, key = [t.get_text() for t in ax.texts]
+    assert numbers == ["1", "2"]  # in minutes order
+    assert key.splitlines() == [" 1  a (60 ep., 49.2 min)", " 2  b (99 ep., 80.0 min)"]
     with pytest.raises(ValueError, match="missing column.*test_acc_selected"):
         candidate_record(record.drop(columns="test_acc_selected"))
     with pytest.raises(ValueError, match="give --record too"):

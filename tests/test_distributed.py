@@ -126,7 +126,11 @@ SETTINGS = {
     "ws_weighted_mean": ("weighted_softmax", "weighted_mean", {}, False),
     "wc_weighted_mean": ("weighted_cluster+weighted_softmax", "weighted_mean", {}, False),
     "center_ws_weighted_mean": ("center+weighted_softmax", "weighted_mean", {}, False),
+    # mixup blends the global batch before the ranks take their shards
+    "ws_weighted_mean_mixup": ("weighted_softmax", "weighted_mean", {}, False),
 }
+#: data.mixup of the settings that use it
+MIXUP = {"ws_weighted_mean_mixup": 0.4}
 
 
 def _tiny_training(setting: str, info: DistInfo, epochs: int = 2) -> dict:
@@ -143,7 +147,7 @@ def _tiny_training(setting: str, info: DistInfo, epochs: int = 2) -> dict:
     optimizer = torch.optim.SGD([*model.parameters(), *criterion.parameters()], lr=0.05,
                                 momentum=0.9)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    cfg = load_config(None, ["batch_size=7", "data.in_chans=1"])
+    cfg = load_config(None, ["batch_size=7", "data.in_chans=1", f"data.mixup={MIXUP.get(setting, 0.0)}"])
     data = DeviceData(Split(images, labels), CPU)
     train_model = wrap_ddp(model, CPU, info)
     ema = WeightAverage(model, 0.9)  # follows the model; changes nothing of its training
@@ -190,7 +194,8 @@ def test_an_error_on_rank_0_is_raised_on_every_rank(two_ranks):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", ["wc_mean", "wc_sum_autograd", "ws_weighted_mean",
-                                     "wc_weighted_mean", "center_ws_weighted_mean"])
+                                     "wc_weighted_mean", "center_ws_weighted_mean",
+                                     "ws_weighted_mean_mixup"])
 def test_two_process_epochs_equal_one_process_epochs_without_batchnorm(two_ranks, setting):
     """Same global batches, same augmentation, gradient of the global batch's loss, center
     update on the gathered batch: equal to one process up to summation order (1e-5)."""

@@ -235,6 +235,30 @@ def test_notebook_parameter_channels_last_reaches_the_run_config_and_defaults_of
     assert {c.channels_last for c in study.paper_f_configs_from_parameters(f)} == {True}
 
 
+def test_notebook_parameter_mixup_reaches_the_run_config_defaults_off_and_older_runs_resume(tmp_path):
+    import yaml
+    from fer_utils.paths import PROJECT_ROOT
+    from fer_utils.pipeline import load_parameters, notebook_defaults
+    from fer_utils.training.loop import check_same_config
+    for nb in ("10_finetune_per_loss", "20_two_stage_focal"):
+        assert notebook_defaults(PROJECT_ROOT / f"notebooks/{nb}.ipynb")["MIXUP"] == 0.0
+    p = load_parameters(PROJECT_ROOT / "configs/fer2013_progressive_ls/10_finetune_per_loss.yaml", {})
+    (plain,) = study.paper_w_configs_from_parameters(p)
+    p["MIXUP"] = 0.2
+    (mixed,) = study.paper_w_configs_from_parameters(p)
+    assert (plain.data.mixup, mixed.data.mixup) == (0.0, 0.2)
+    f = load_parameters(PROJECT_ROOT / "configs/ckplus48/20_two_stage_focal.yaml", {})
+    f["MIXUP"] = 0.2  # cross-entropy then focal: logit-only losses
+    assert {c.data.mixup for c in study.paper_f_configs_from_parameters(f)} == {0.2}
+    # a run saved before data.mixup existed is the plain config, not the mixed one
+    saved = plain.to_dict()
+    del saved["data"]["mixup"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_same_config(tmp_path, plain)
+    with pytest.raises(ValueError, match="differs in: data"):
+        check_same_config(tmp_path, mixed)
+
+
 def test_notebook_parameter_train_sizes_reaches_the_run_config_and_defaults_off(tmp_path):
     from fer_utils.paths import PROJECT_ROOT
     from fer_utils.pipeline import load_parameters, notebook_defaults

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -162,6 +163,23 @@ def random_erase_masks(shape, recipe: AugmentRecipe, g: torch.Generator) -> torc
     inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
               & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)))
     return (inside & erased.view(n, 1, 1))[:, None]
+
+
+def mixup_batch(x: torch.Tensor, alpha: float,
+                g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al., 2018): each image blended with another of the same batch,
+    ``lam * x + (1 - lam) * x[perm]``, one ``lam ~ Beta(alpha, alpha)`` per batch. Returns the
+    mixed batch, ``perm`` (the partner of each image; its labels get weight ``1 - lam``) and
+    ``lam``. Both are drawn on the CPU from ``g``, like every other augmentation draw; torch
+    samples Beta without a generator, so ``lam`` comes from a NumPy generator seeded by ``g``."""
+    _check_cpu(g)
+    if alpha <= 0:
+        raise ValueError(f"mixup alpha must be > 0, got {alpha}")
+    perm = torch.randperm(x.shape[0], generator=g)
+    seed = int(torch.randint(2 ** 62, (1,), generator=g))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    mixed = x.mul(lam).add_(x[perm.to(x.device)], alpha=1.0 - lam)
+    return mixed, perm, lam
 
 
 #: Ten-crop test-time augmentation: the side of each crop, as a fraction of the image side

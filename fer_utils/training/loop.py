@@ -30,7 +30,8 @@ from tqdm import tqdm
 from .. import io as fio
 from ..config import RunConfig, StageConfig, validate_config
 from ..data import DatasetSplits, Split, load_dataset
-from ..data.augment import augment_batch, get_recipe, normalize, test_time_views, to_float
+from ..data.augment import (augment_batch, get_recipe, mixup_batch, normalize, test_time_views,
+                            to_float)
 from ..losses import LossSetting, build_loss
 from ..losses.base import shard_of_global_batch
 from ..metrics import evaluate
@@ -173,6 +174,32 @@ def prepare(x_uint8: torch.Tensor, cfg: RunConfig, g: torch.Generator | None,
     return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
 
+def mix_batch(x: torch.Tensor, y: torch.Tensor, cfg: RunConfig,
+              g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    """The training batch under ``cfg.data.mixup``: the blended images, each image's
+    partner labels and the weight ``lam`` of its own labels; without mixup the batch as it
+    is, no partners and weight 1. Applied to the whole global batch before a rank takes its
+    shard, so every rank draws the same partners. ``x`` keeps its memory format (an in-place
+    blend of a fresh tensor)."""
+    if cfg.data.mixup == 0:
+        return x, None, 1.0
+    mixed, perm, lam = mixup_batch(x, cfg.data.mixup, g)
+    return mixed, y[perm.to(y.device)], lam
+
+
+def batch_loss(criterion: LossSetting, logits: torch.Tensor, embedding: torch.Tensor | None,
+               y: torch.Tensor, y_partner: torch.Tensor | None, lam: float):
+    """``criterion`` on a batch; under mixup the same blend of the two labels' losses,
+    ``lam * L(y) + (1 - lam) * L(y_partner)`` (and of their logged parts), which for
+    cross-entropy is the loss against the blended one-hot targets."""
+    if y_partner is None:
+        return criterion(logits, embedding, y)
+    loss_a, parts_a = criterion(logits, embedding, y)
+    loss_b, parts_b = criterion(logits, embedding, y_partner)
+    parts = {k: lam * parts_a[k] + (1.0 - lam) * parts_b[k] for k in parts_a}
+    return lam * loss_a + (1.0 - lam) * loss_b, parts
+
+
 def effective_precision(cfg: RunConfig, device: torch.device) -> str:
     """``cfg.precision``, except bf16 on a GPU without bfloat16 (before Ampere), which runs
     in fp32 with a message (bf16 autocast there is emulated or refused)."""
@@ -282,13 +309,15 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         mine = shard_slice(len(idx), dist)
         # Every rank augments the whole global batch: the same random draws as one
         # process, and the shared generator stays in step on every rank.
-        x = prepare(data.images[idx], cfg, g, size)[mine]
         y = data.labels[idx]
+        x, y_partner, lam = mix_batch(prepare(data.images[idx], cfg, g, size), y, cfg, g)
+        x = x[mine]
         with autocast(cfg, device):
             logits, embedding = model(x)
         embedding = None if embedding is None else embedding.float()
         with _shard_context(len(y[mine]), len(y), dist):
-            loss, parts = criterion(logits.float(), embedding, y[mine])
+            loss, parts = batch_loss(criterion, logits.float(), embedding, y[mine],
+                                     None if y_partner is None else y_partner[mine], lam)
         share = loss_share(reduction, len(y[mine]), len(y))
         values = global_batch_values(loss, parts, share, dist)
         if not math.isfinite(values["loss"]):
