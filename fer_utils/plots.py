@@ -93,7 +93,7 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
     """Every recorded time-to-accuracy candidate (``benchmarks/time_to_accuracy.py --record``)
     as the model it chose on validation: PublicTest accuracy (filled) and validation accuracy
     (hollow) against its training minutes, beside the hour and the target. Points carry a
-    number (in minutes order) and a key beside the axes names each number's profile, epochs
+    number (in minutes order) and a key in a panel beside the axes names each number's profile, epochs
     and minutes: several candidates end within a few minutes and a point of each other, where
     full labels would overlap. A run's host is in the record, not on the figure: minutes
     compare hosts as much as recipes."""
@@ -101,7 +101,7 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
     missing = sorted(needed - set(record.columns))
     if missing:
         raise ValueError(f"not a candidates' record: missing column(s) {', '.join(missing)}")
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    fig, (ax, key_ax) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": [2, 1]})
     ax.scatter(record["train_min"], record["test_acc_selected"], color="C0", zorder=3,
                label="PublicTest (the model chosen on validation)")
     ax.scatter(record["train_min"], record["val_acc_selected"], facecolors="none", edgecolors="C1",
@@ -114,14 +114,15 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
         ax.annotate(str(i), (row["train_min"], row["test_acc_selected"]), textcoords="offset points",
                     xytext=(3, -10 if i % 2 else 4), fontsize=7)
         key.append(f"{i:>2}  {name} ({row['epochs']} ep., {row['train_min']:.1f} min)")
-    ax.text(1.03, 1.0, "\n".join(key), transform=ax.transAxes, va="top", fontsize=7,
-            family="monospace").set_in_layout(False)  # the layout leaves it the right third
+    key_ax.axis("off")
+    key_ax.text(0.0, 1.0, "\n".join(key), transform=key_ax.transAxes, va="top", fontsize=7,
+                family="monospace")
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
            title="FER2013 candidates (one seed each)")
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout(rect=(0, 0, 0.64, 1))
+    fig.tight_layout()
     return fig
 
 

@@ -99,11 +99,11 @@ def test_the_record_figure_draws_each_candidates_chosen_model_and_refuses_other_
     tta.save_record_figure(tmp_path / "r.csv", tmp_path / "r.png", target=0.70)
     assert (tmp_path / "r.png").stat().st_size > 0
     from fer_utils.plots import candidate_record
-    ax = candidate_record(record).axes[0]
+    ax, key_ax = candidate_record(record).axes
     test_points, val_points = (c.get_offsets().tolist() for c in ax.collections)
     assert test_points == [[49.2, 67.7], [80.0, 69.0]] and val_points == [[49.2, 68.8], [80.0, 70.1]]
-    *numbers, key = [t.get_text() for t in ax.texts]
-    assert numbers == ["1", "2"]  # in minutes order
+    assert [t.get_text() for t in ax.texts] == ["1", "2"]  # in minutes order
+    (key,) = [t.get_text() for t in key_ax.texts]
     assert key.splitlines() == [" 1  a (60 ep., 49.2 min)", " 2  b (99 ep., 80.0 min)"]
     with pytest.raises(ValueError, match="missing column.*test_acc_selected"):
         candidate_record(record.drop(columns="test_acc_selected"))
