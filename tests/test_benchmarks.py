@@ -83,7 +83,10 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
                                    "data: {augmentation: w_erase, mixup: 0.2}\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, augmentation w_erase, mixup 0.2"
-    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n")
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, seed 1"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 0\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs"  # seed 0: no suffix
     tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
     with pytest.raises(ValueError, match="same recipe label"):
         tta.save_curves([b, b], tmp_path / "g.png", target=0.70)
@@ -257,7 +260,7 @@ def test_accuracy_at_minutes_takes_the_last_epoch_finished_by_each_mark(tmp_path
                                                                           60: 0.60}
 
 
-def test_record_candidate_replaces_the_same_recipe_on_the_same_cpu_only(tmp_path):
+def test_record_candidate_replaces_the_same_recipe_and_seed_on_the_same_cpu_only(tmp_path):
     tta = _load("time_to_accuracy")
     run = _monitored_run(tmp_path / "a", "resnet18_half_s1", 1, [0.4, 0.62, 0.71])
     pd.read_csv(run / "metrics.csv").assign(epoch_time_s=60.0).to_csv(run / "metrics.csv", index=False)
@@ -268,9 +271,17 @@ def test_record_candidate_replaces_the_same_recipe_on_the_same_cpu_only(tmp_path
     row = tta.candidate_row("configs/x.yaml", run)
     assert (row["commit"], row["cpu"], row["epochs"], row["test_acc_at_20_min"]) == ("abcdef1", "X (AVX2)", 3, 71.0)
     assert (row["best_val_epoch"], row["test_acc_selected"], row["train_min"]) == (2, 62.0, 3.0)
+    assert row["seed"] == 0  # config.yaml names no seed: the config default
+    (run / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
+    assert tta.candidate_row("configs/x.yaml", run)["seed"] == 1
     csv = tmp_path / "record.csv"
     tta.record_candidate(csv, row)
     tta.record_candidate(csv, {**row, "test_acc_selected": 63.0})  # rerun: replaces
     tta.record_candidate(csv, {**row, "cpu": "Y (AVX512)"})  # another host: a line of its own
+    tta.record_candidate(csv, {**row, "seed": 1, "test_acc_selected": 61.0})  # another seed: its own line
     table = pd.read_csv(csv)
-    assert len(table) == 2 and table.loc[table.cpu == "X (AVX2)", "test_acc_selected"].tolist() == [63.0]
+    assert len(table) == 3 and table.loc[(table.cpu == "X (AVX2)") & (table.seed == 0),
+                                         "test_acc_selected"].tolist() == [63.0]
+    table.drop(columns="seed").to_csv(csv, index=False)  # a record written before the seed column
+    with pytest.raises(ValueError, match="no column.*seed"):
+        tta.record_candidate(csv, row)
