@@ -77,7 +77,8 @@ def candidate_row(config: str, run_dir: Path) -> dict:
     rows = pd.read_csv(run_dir / "metrics.csv")
     at = accuracy_at_minutes(rows, list(RECORD_MINUTES))
     machine = info.get("machine", {})
-    row = {"config": config, "commit": info.get("git", {}).get("sha", "")[:7],
+    seed = yaml.safe_load((run_dir / "config.yaml").read_text()).get("seed", 0)
+    row = {"config": config, "seed": seed, "commit": info.get("git", {}).get("sha", "")[:7],
            "cpu": (f"{machine['cpu_model']} ({machine.get('cpu_capability', '?')})" if "cpu_model" in machine
                    else "not recorded (run predates it)"),
            "epochs": len(rows), "mean_epoch_s": round(float(rows["epoch_time_s"].mean()), 1)}
@@ -90,9 +91,13 @@ def candidate_row(config: str, run_dir: Path) -> dict:
 
 
 def record_candidate(csv: Path, row: dict) -> None:
-    """Add ``row`` to the record, replacing an earlier line of the same recipe on the same CPU."""
+    """Add ``row`` to the record, replacing an earlier line of the same recipe and seed on the
+    same CPU."""
     table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(columns=list(row))
-    keep = ~((table["config"] == row["config"]) & (table["cpu"] == row["cpu"]))
+    missing = sorted(set(row) - set(table.columns))
+    if missing:  # a blank column would read as "unknown" beside the new line: say so instead
+        raise ValueError(f"{csv} has no column(s) {', '.join(missing)}: add them to its earlier lines first")
+    keep = ~((table["config"] == row["config"]) & (table["seed"] == row["seed"]) & (table["cpu"] == row["cpu"]))
     table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
     csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv, index=False)
@@ -151,7 +156,7 @@ def recipe_label(run_dir: Path) -> str:
     """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
     one-cycle warm-up when it is not the default 0.3, the progressive-resizing sides, the loss
     parameters (e.g. label smoothing), the weight average, an augmentation other than notebook
-    10's ``w`` and mixup, if any (runs that differ only there stay apart)."""
+    10's ``w``, mixup and a seed other than 0, if any (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
     data = cfg.get("data", {})
@@ -160,6 +165,8 @@ def recipe_label(run_dir: Path) -> str:
         extras.append(f"augmentation {data['augmentation']}")
     if data.get("mixup"):
         extras.append(f"mixup {data['mixup']}")
+    if cfg.get("seed", 0):
+        extras.append(f"seed {cfg['seed']}")
     return label + "".join(f", {x}" for x in extras)
 
 

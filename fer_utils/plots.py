@@ -120,7 +120,7 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
-           title="FER2013 candidates (one seed each)")
+           title="FER2013 candidates (one run each)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

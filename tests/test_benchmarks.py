@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,7 +84,10 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
                                    "data: {augmentation: w_erase, mixup: 0.2}\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, augmentation w_erase, mixup 0.2"
-    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n")
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, seed 1"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 0\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs"  # seed 0: no suffix
     tta.save_curves([a, b], tmp_path / "f.png", target=0.70)
     with pytest.raises(ValueError, match="same recipe label"):
         tta.save_curves([b, b], tmp_path / "g.png", target=0.70)
@@ -257,7 +261,7 @@ def test_accuracy_at_minutes_takes_the_last_epoch_finished_by_each_mark(tmp_path
                                                                           60: 0.60}
 
 
-def test_record_candidate_replaces_the_same_recipe_on_the_same_cpu_only(tmp_path):
+def test_record_candidate_replaces_the_same_recipe_and_seed_on_the_same_cpu_only(tmp_path):
     tta = _load("time_to_accuracy")
     run = _monitored_run(tmp_path / "a", "resnet18_half_s1", 1, [0.4, 0.62, 0.71])
     pd.read_csv(run / "metrics.csv").assign(epoch_time_s=60.0).to_csv(run / "metrics.csv", index=False)
@@ -268,9 +272,62 @@ def test_record_candidate_replaces_the_same_recipe_on_the_same_cpu_only(tmp_path
     row = tta.candidate_row("configs/x.yaml", run)
     assert (row["commit"], row["cpu"], row["epochs"], row["test_acc_at_20_min"]) == ("abcdef1", "X (AVX2)", 3, 71.0)
     assert (row["best_val_epoch"], row["test_acc_selected"], row["train_min"]) == (2, 62.0, 3.0)
+    assert row["seed"] == 0  # config.yaml names no seed: the config default
+    (run / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
+    assert tta.candidate_row("configs/x.yaml", run)["seed"] == 1
     csv = tmp_path / "record.csv"
     tta.record_candidate(csv, row)
     tta.record_candidate(csv, {**row, "test_acc_selected": 63.0})  # rerun: replaces
     tta.record_candidate(csv, {**row, "cpu": "Y (AVX512)"})  # another host: a line of its own
+    tta.record_candidate(csv, {**row, "seed": 1, "test_acc_selected": 61.0})  # another seed: its own line
     table = pd.read_csv(csv)
-    assert len(table) == 2 and table.loc[table.cpu == "X (AVX2)", "test_acc_selected"].tolist() == [63.0]
+    assert len(table) == 3 and table.loc[(table.cpu == "X (AVX2)") & (table.seed == 0),
+                                         "test_acc_selected"].tolist() == [63.0]
+    table.drop(columns="seed").to_csv(csv, index=False)  # a record written before the seed column
+    with pytest.raises(ValueError, match="no column.*seed"):
+        tta.record_candidate(csv, row)
+
+
+def _scored_run(folder, y_true, y_prob, image_id, seed=0, minutes=50.0):
+    """A finished run as far as benchmarks/seed_ensemble.py reads it."""
+    folder.mkdir()
+    np.savez(folder / "predictions.npz", y_true=np.asarray(y_true), y_prob=np.asarray(y_prob),
+             image_id=np.asarray(image_id))
+    acc = float((np.asarray(y_prob).argmax(1) == np.asarray(y_true)).mean())
+    (folder / "metrics.json").write_text(json.dumps({"seed": seed, "train_time_s": 60 * minutes, "test": {
+        "accuracy": acc, "class_names": ["a", "b", "c"]}}))
+    return folder
+
+
+def test_seed_ensemble_averages_probabilities_image_by_image_and_refuses_mismatched_members(tmp_path):
+    ens = _load("seed_ensemble")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 40)
+    ids = np.array([f"img{i}" for i in range(40)])
+    probs = [rng.dirichlet(np.ones(3), 40) for _ in range(3)]
+    runs = [_scored_run(tmp_path / f"r{k}", y, p, ids, seed=k) for k, p in enumerate(probs)]
+    out = ens.ensemble_predictions(runs)
+    for i in range(40):  # naive: one image at a time
+        expected = [sum(p[i, c] for p in probs) / 3 for c in range(3)]
+        assert np.allclose(out["y_prob"][i], expected)
+    assert (out["y_true"] == y).all() and (out["image_id"] == ids).all()
+    # the CLI scores the argmax of that mean and adds the members' minutes
+    assert ens.main([str(r) for r in runs[:2]] + ["--bootstrap", "0", "--out", str(tmp_path / "e.json")]) == 0
+    res = json.loads((tmp_path / "e.json").read_text())
+    mean2 = (probs[0] + probs[1]) / 2
+    assert res["test_accuracy"] == round(100 * float((mean2.argmax(1) == y).mean()), 2)
+    assert res["train_min_total"] == 100.0 and [m["seed"] for m in res["members"]] == [0, 1]
+    right = mean2.argmax(1) == y
+    only_ens = int((right & (probs[0].argmax(1) != y)).sum())
+    assert res["members"][0]["vs_ensemble"]["only_ensemble_right"] == only_ens
+    shuffled = _scored_run(tmp_path / "shuffled", y[::-1], probs[0][::-1], ids[::-1])
+    with pytest.raises(ValueError, match="other test images"):
+        ens.ensemble_predictions([runs[0], shuffled])
+    relabelled = _scored_run(tmp_path / "relabelled", (y + 1) % 3, probs[1], ids)
+    with pytest.raises(ValueError, match="other test labels"):
+        ens.ensemble_predictions([runs[0], relabelled])
+    logits = _scored_run(tmp_path / "logits", y, np.log(probs[1]), ids)
+    with pytest.raises(ValueError, match="not probabilities"):
+        ens.ensemble_predictions([runs[0], logits])
+    with pytest.raises(ValueError, match="at least two"):
+        ens.ensemble_predictions(runs[:1])
