@@ -4,7 +4,7 @@ asks for the best accuracy within 3 hours of CPU; two 50-minute seeds of one rec
 way to spend them.
 
     python benchmarks/seed_ensemble.py results/models/fer2013 \\
-        runs/fer2013_progressive_ls_val_seed1/W-resnet18_half_s1-scratch-softmax-seed1 \\
+        results/fer2013/progressive_ls_val_seed1/runs/W-resnet18_half_s1-scratch-softmax-seed1 \\
         --out results/benchmarks/fer2013_seed_ensemble.json
 
 Fix the members before looking at any test result: nothing here chooses among them. Only the
@@ -22,21 +22,34 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_utils.metrics import evaluate, mcnemar
-from fer_utils.results import load_predictions
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_utils.metrics import evaluate, mcnemar  # noqa: E402
+from fer_utils.results import load_predictions  # noqa: E402
 
 
-def ensemble_predictions(run_dirs: list) -> dict[str, np.ndarray]:
-    """The members' test predictions averaged: ``y_prob`` is the mean of their probabilities.
-    Refuses members scored on other images, in another order or with other labels."""
+def _member_predictions(run_dir) -> dict[str, np.ndarray]:
+    pred = load_predictions(run_dir)
+    missing = sorted({"y_true", "y_prob", "image_id"} - set(pred))
+    if missing:
+        raise ValueError(f"{run_dir}/predictions.npz has no {', '.join(missing)} (runs saved before image "
+                         "ids were: scripts/attach_test_groups.py adds them)")
+    return pred
+
+
+def ensemble_predictions(run_dirs: list) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The members' test predictions averaged (``y_prob`` the mean of their probabilities) and
+    the members' own predictions. Refuses members scored on other images, in another order or
+    with other labels, and scores that are not probabilities."""
     if len(run_dirs) < 2:
         raise ValueError("an ensemble needs at least two runs")
-    members = [load_predictions(r) for r in run_dirs]
+    members = [_member_predictions(r) for r in run_dirs]
     first = members[0]
     for run, m in zip(run_dirs[1:], members[1:]):
-        if m["image_id"].shape != first["image_id"].shape or (m["image_id"] != first["image_id"]).any():
+        if not np.array_equal(m["image_id"], first["image_id"]):
             raise ValueError(f"{run} was scored on other test images (or in another order) than {run_dirs[0]}")
-        if (m["y_true"] != first["y_true"]).any():
+        if not np.array_equal(m["y_true"], first["y_true"]):
             raise ValueError(f"{run} has other test labels than {run_dirs[0]}")
         if m["y_prob"].shape != first["y_prob"].shape:
             raise ValueError(f"{run} predicts {m['y_prob'].shape[1]} classes, {run_dirs[0]} {first['y_prob'].shape[1]}")
@@ -44,12 +57,18 @@ def ensemble_predictions(run_dirs: list) -> dict[str, np.ndarray]:
         # averaging logits would weight a confident member more than averaging probabilities
         if not np.allclose(m["y_prob"].sum(1), 1.0, atol=1e-4):
             raise ValueError(f"{run}: y_prob rows do not sum to 1; not probabilities")
-    return {"y_true": first["y_true"], "image_id": first["image_id"],
+    mean = {"y_true": first["y_true"], "image_id": first["image_id"],
             "y_prob": np.mean([m["y_prob"] for m in members], axis=0)}
+    return mean, members
 
 
 def _member_summary(run_dir: Path) -> dict:
+    """Seed, training minutes, test accuracy and class names from a run's metrics.json."""
     final = json.loads((run_dir / "metrics.json").read_text())
+    missing = [k for k in ("train_time_s", "test") if k not in final]
+    missing += [f"test.{k}" for k in ("accuracy", "class_names") if k not in final.get("test", {})]
+    if missing:
+        raise ValueError(f"{run_dir}/metrics.json has no {', '.join(missing)}: not a finished run")
     return {"run": str(run_dir), "seed": final.get("seed"), "train_min": round(final["train_time_s"] / 60, 1),
             "test_accuracy": round(100 * final["test"]["accuracy"], 2),
             "class_names": final["test"]["class_names"]}
@@ -66,11 +85,11 @@ def main(argv=None) -> int:
     names = members[0]["class_names"]
     if any(m["class_names"] != names for m in members):
         raise ValueError("the runs name their classes differently")
-    ens = ensemble_predictions(run_dirs)
+    ens, member_preds = ensemble_predictions(run_dirs)
     scores = evaluate(ens["y_true"], ens["y_prob"], names, n_bootstrap=args.bootstrap)
     pred = ens["y_prob"].argmax(1)
-    for m, r in zip(members, run_dirs):
-        test = mcnemar(ens["y_true"], pred, load_predictions(r)["y_prob"].argmax(1))
+    for m, mp in zip(members, member_preds):
+        test = mcnemar(ens["y_true"], pred, mp["y_prob"].argmax(1))
         m["vs_ensemble"] = {"only_ensemble_right": test["a_only_correct"],
                             "only_member_right": test["b_only_correct"], "p": test["p_value"]}
         print(f"member {m['run']}: seed {m['seed']}, {m['train_min']} training min, "

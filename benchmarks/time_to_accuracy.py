@@ -97,6 +97,8 @@ def record_candidate(csv: Path, row: dict) -> None:
     missing = sorted(set(row) - set(table.columns))
     if missing:  # a blank column would read as "unknown" beside the new line: say so instead
         raise ValueError(f"{csv} has no column(s) {', '.join(missing)}: add them to its earlier lines first")
+    if table["seed"].isna().any():  # NaN never equals a seed: a rerun would add a twin line
+        raise ValueError(f"{csv} has lines with a blank seed: fill them in first")
     keep = ~((table["config"] == row["config"]) & (table["seed"] == row["seed"]) & (table["cpu"] == row["cpu"]))
     table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
     csv.parent.mkdir(parents=True, exist_ok=True)

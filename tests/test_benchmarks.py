@@ -283,6 +283,9 @@ def test_record_candidate_replaces_the_same_recipe_and_seed_on_the_same_cpu_only
     table = pd.read_csv(csv)
     assert len(table) == 3 and table.loc[(table.cpu == "X (AVX2)") & (table.seed == 0),
                                          "test_acc_selected"].tolist() == [63.0]
+    table.assign(seed=[0, None, 1]).to_csv(csv, index=False)  # a blank cell would never match
+    with pytest.raises(ValueError, match="blank seed"):
+        tta.record_candidate(csv, row)
     table.drop(columns="seed").to_csv(csv, index=False)  # a record written before the seed column
     with pytest.raises(ValueError, match="no column.*seed"):
         tta.record_candidate(csv, row)
@@ -306,7 +309,8 @@ def test_seed_ensemble_averages_probabilities_image_by_image_and_refuses_mismatc
     ids = np.array([f"img{i}" for i in range(40)])
     probs = [rng.dirichlet(np.ones(3), 40) for _ in range(3)]
     runs = [_scored_run(tmp_path / f"r{k}", y, p, ids, seed=k) for k, p in enumerate(probs)]
-    out = ens.ensemble_predictions(runs)
+    out, members = ens.ensemble_predictions(runs)
+    assert all(np.array_equal(m["y_prob"], p) for m, p in zip(members, probs))
     for i in range(40):  # naive: one image at a time
         expected = [sum(p[i, c] for p in probs) / 3 for c in range(3)]
         assert np.allclose(out["y_prob"][i], expected)
@@ -331,3 +335,20 @@ def test_seed_ensemble_averages_probabilities_image_by_image_and_refuses_mismatc
         ens.ensemble_predictions([runs[0], logits])
     with pytest.raises(ValueError, match="at least two"):
         ens.ensemble_predictions(runs[:1])
+    four = _scored_run(tmp_path / "four", y, np.c_[probs[1] / 2, probs[1][:, :1] / 2], ids)
+    with pytest.raises(ValueError, match="predicts 4 classes"):
+        ens.ensemble_predictions([runs[0], four])
+    (tmp_path / "old").mkdir()
+    np.savez(tmp_path / "old" / "predictions.npz", y_true=y, y_prob=probs[1])
+    with pytest.raises(ValueError, match="no image_id.*attach_test_groups"):
+        ens.ensemble_predictions([runs[0], tmp_path / "old"])
+    renamed = _scored_run(tmp_path / "renamed", y, probs[1], ids)
+    info = json.loads((renamed / "metrics.json").read_text())
+    info["test"]["class_names"] = ["a", "b", "x"]
+    (renamed / "metrics.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="name their classes differently"):
+        ens.main([str(runs[0]), str(renamed), "--bootstrap", "0"])
+    del info["train_time_s"]
+    (renamed / "metrics.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="no train_time_s: not a finished run"):
+        ens.main([str(runs[0]), str(renamed), "--bootstrap", "0"])
