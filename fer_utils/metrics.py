@@ -629,6 +629,28 @@ def accuracy_interval(correct: Any, groups: Any = None, level: float = 0.95, *,
     return (float(lo), float(hi))
 
 
+def run_prediction_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Where one more independent run of a recipe should land, from ``values``: one metric
+    over n >= 2 earlier runs of it (its seeds). The unit is the run: mean +- t s sqrt(1 + 1/n),
+    with s the standard deviation over the runs (n - 1 degrees of freedom) and t the two-sided
+    ``level`` quantile of Student's t, assuming runs scatter normally around the recipe's mean.
+    A single run of another recipe outside the interval differs from this recipe by more than
+    its seeds do; inside it, the two are not told apart. With n = 3 the interval is wide
+    (t = 4.30): it says how little three seeds pin down, not that recipes are equal.
+    """
+    from scipy.stats import t as student
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or len(x) < 2:
+        raise ValueError(f"need a 1-d list of at least 2 runs' values, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("run values must be finite")
+    if not 0 < level < 1:
+        raise ValueError(f"need 0 < level < 1, got {level}")
+    n = len(x)
+    half = float(student.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) * np.sqrt(1 + 1 / n))
+    return (float(x.mean() - half), float(x.mean() + half))
+
+
 def _normal_quantile(q: float) -> float:
     from statistics import NormalDist
     return NormalDist().inv_cdf(q)

@@ -290,3 +290,24 @@ def test_json_serialisable_python_types_only():
             assert v is None or type(v) in (float, int, str), type(v)
             assert not (type(v) is float and math.isnan(v))
     walk(r)
+
+
+def test_run_prediction_interval_matches_the_t_formula_and_covers_a_new_run_at_its_level():
+    stats = pytest.importorskip("scipy.stats")
+    runs = [67.71, 67.40, 66.9]
+    lo, hi = M.run_prediction_interval(runs)
+    x = np.array(runs)
+    half = stats.t.ppf(0.975, 2) * np.sqrt(((x - x.mean()) ** 2).sum() / 2) * np.sqrt(1 + 1 / 3)
+    assert lo == pytest.approx(x.mean() - half) and hi == pytest.approx(x.mean() + half)
+    # simulation: three earlier runs and a fourth from the same normal recipe; the fourth lands
+    # inside the interval of the first three in `level` of the repetitions
+    rng = np.random.default_rng(0)
+    draws = rng.normal(60.0, 1.5, size=(20000, 4))
+    inside = [lo <= d[3] <= hi for d in draws for lo, hi in [M.run_prediction_interval(d[:3], 0.9)]]
+    assert np.mean(inside) == pytest.approx(0.9, abs=0.007)
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        M.run_prediction_interval([67.7])
+    with pytest.raises(ValueError, match="finite"):
+        M.run_prediction_interval([67.7, float("nan")])
+    with pytest.raises(ValueError, match="0 < level < 1"):
+        M.run_prediction_interval(runs, level=95)
