@@ -158,7 +158,7 @@ def recipe_label(run_dir: Path) -> str:
     """``backbone, N epochs`` from a run's config.yaml (the legend of the figure), plus the
     one-cycle warm-up when it is not the default 0.3, the progressive-resizing sides, the loss
     parameters (e.g. label smoothing), the weight average, an augmentation other than notebook
-    10's ``w``, mixup and a seed other than 0, if any (runs that differ only there stay apart)."""
+    10's ``w``, mixup, distillation and a seed other than 0, if any (runs that differ only there stay apart)."""
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     label = f"{cfg['model']['backbone']}, {sum(s['epochs'] for s in cfg['stages'])} epochs"
     data = cfg.get("data", {})
@@ -167,6 +167,9 @@ def recipe_label(run_dir: Path) -> str:
         extras.append(f"augmentation {data['augmentation']}")
     if data.get("mixup"):
         extras.append(f"mixup {data['mixup']}")
+    if data.get("soft_targets"):
+        extras.append(f"distilled from {Path(data['soft_targets']).name} "
+                      f"(weight {data.get('soft_target_weight', 0.5):g})")
     if cfg.get("seed", 0):
         extras.append(f"seed {cfg['seed']}")
     return label + "".join(f", {x}" for x in extras)

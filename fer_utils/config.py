@@ -40,6 +40,12 @@ class DataConfig:
     #: of the two labels' losses. 0 disables it; logit-only losses only (a feature loss would
     #: pull a blended face's embedding towards a class center).
     mixup: float = 0.0
+    #: Knowledge distillation (Hinton et al., 2015; in neither paper): an ``.npz`` of teacher
+    #: probabilities per training image (``scripts/make_soft_targets.py``), or None. The run then
+    #: trains on (1 - soft_target_weight) * its loss + soft_target_weight * the cross-entropy
+    #: between the teachers' probabilities and its own (``training.distill``).
+    soft_targets: str | None = None
+    soft_target_weight: float = 0.5
     #: Stratified fraction of train held out for model selection when the dataset
     #: has no validation split of its own.
     val_fraction: float = 0.1
@@ -308,6 +314,26 @@ def _check_train_sizes(stage: StageConfig, where: str, min_side: int, image_size
                       "epochs train on upsampled images", stacklevel=3)
 
 
+def _check_soft_targets(cfg: RunConfig) -> None:
+    """Distillation: a weight in (0, 1], the targets' file present, and the settings the blend
+    is defined for (a mean-reduced loss: the soft term is a mean; no mixup: a blended image has
+    no one teacher target)."""
+    d = cfg.data
+    if d.soft_targets is None:
+        return
+    if not (math.isfinite(d.soft_target_weight) and 0 < d.soft_target_weight <= 1):
+        raise ValueError(f"data.soft_target_weight must be in (0, 1], got {d.soft_target_weight}")
+    if not Path(d.soft_targets).is_file():
+        raise ValueError(f"data.soft_targets: no such file: {d.soft_targets}")
+    if d.mixup > 0:
+        raise ValueError("data.soft_targets cannot be combined with data.mixup (a blended image has "
+                         "no one teacher target); set one of them off")
+    for i, stage in enumerate(cfg.stages):
+        if stage.reduction != "mean":
+            raise ValueError(f"stages.{i}.reduction {stage.reduction!r}: data.soft_targets blends "
+                             "with a mean-reduced loss only (reduction: mean)")
+
+
 def validate_config(cfg: RunConfig) -> None:
     """Fail before any data is read on names, ranges and impossible combinations."""
     from .data import DATASETS, class_names  # late: data imports config-free modules only
@@ -341,6 +367,7 @@ def validate_config(cfg: RunConfig) -> None:
         raise ValueError(f"data.in_chans must be 1 or 3, got {d.in_chans}")
     if not (math.isfinite(d.mixup) and d.mixup >= 0):
         raise ValueError(f"data.mixup must be a finite alpha >= 0 (0: no mixup), got {d.mixup}")
+    _check_soft_targets(cfg)
     if not 0 < d.val_fraction < 1:
         raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if d.fold is not None and not 0 <= d.fold < d.num_folds:

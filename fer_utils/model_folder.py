@@ -40,6 +40,14 @@ DATASET_LIMITS = {
 }
 
 
+def _distillation(data: dict) -> str:
+    """The card's words for a distilled model: its soft-target file and weight."""
+    if not data.get("soft_targets"):
+        return ""
+    return (f"; distilled from the teacher probabilities `{Path(data['soft_targets']).name}` "
+            f"(weight {data.get('soft_target_weight', 0.5):g})")
+
+
 def is_model_folder(path: str | Path) -> bool:
     return (Path(path) / WEIGHTS).is_file() and (Path(path) / "config.yaml").is_file()
 
@@ -108,7 +116,8 @@ def model_card(run_dir: Path, weights: Path, *, title: str | None = None, recipe
         f"{data['image_size']} px, {data.get('in_chans')} channel(s), normalisation `{data.get('normalization')}`, "
         f"test-time augmentation `{cfg.get('tta', 'none')}`.",
         f"- **Training:** {data['dataset']} ({stages}); augmentation `{data.get('augmentation')}`"
-        f"{'; mixup alpha ' + str(data['mixup']) if data.get('mixup') else ''}; "
+        f"{'; mixup alpha ' + str(data['mixup']) if data.get('mixup') else ''}"
+        f"{_distillation(data)}; "
         f"model chosen on the validation split ({cfg.get('select_metric')}; val_from "
         f"`{data.get('val_from')}`), never on the test split.",
         f"- **Recipe:** {recipe or 'see config.yaml'}",

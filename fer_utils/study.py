@@ -23,7 +23,8 @@ __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
 
 def base_config(*, dataset: str, root: str | None = None, data_params: dict | None = None,
                 image_size: int = 64, in_chans: int = 3, batch_size: int = 36,
-                augmentation: str = "w", mixup: float = 0.0, normalization: str = "imagenet",
+                augmentation: str = "w", mixup: float = 0.0, soft_targets: str | None = None,
+                soft_target_weight: float = 0.5, normalization: str = "imagenet",
                 precision: str = "fp32", device: str = "auto", runs_dir: str = "runs",
                 bootstrap: int = 1000, select_metric: str = "accuracy", tta: str = "none",
                 monitor_test: bool = False, channels_last: bool = False,
@@ -36,7 +37,8 @@ def base_config(*, dataset: str, root: str | None = None, data_params: dict | No
         "monitor_test": monitor_test, "channels_last": channels_last,
         "data": {"dataset": dataset, "root": root, "params": dict(data_params or {}),
                  "image_size": image_size, "in_chans": in_chans, "augmentation": augmentation,
-                 "mixup": mixup, "normalization": normalization},
+                 "mixup": mixup, "soft_targets": soft_targets,
+                 "soft_target_weight": soft_target_weight, "normalization": normalization},
     }
     cfg = load_config(None, _dict_to_overrides(values) + list(overrides or []))
     return cfg.to_dict()
@@ -269,6 +271,8 @@ def _base_from_parameters(p: dict, default_augmentation: str) -> dict:
                        in_chans=p.get("IN_CHANS", 3), batch_size=p.get("BATCH_SIZE", 32),
                        augmentation=p.get("AUGMENTATION", default_augmentation),
                        mixup=p.get("MIXUP", 0.0),
+                       soft_targets=str(project_path(p["SOFT_TARGETS"])) if p.get("SOFT_TARGETS") else None,
+                       soft_target_weight=p.get("SOFT_TARGET_WEIGHT", 0.5),
                        normalization=p.get("NORMALIZATION", "imagenet"),
                        precision=p.get("PRECISION", "fp32"), device=p.get("DEVICE", "auto"),
                        runs_dir=str(project_path(p.get("RUNS_DIR", "runs"))),

@@ -40,6 +40,7 @@ from .distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum, aver
                           average_gradients, barrier, init_from_env, local_device, on_main,
                           shard_slice, wrap_ddp)
 from .averaging import WeightAverage
+from .distill import targets_for, with_distillation
 from .rundir import run_info
 
 LOWER_IS_BETTER = {"loss"}
@@ -141,11 +142,13 @@ def build_scheduler(stage: StageConfig, optimizer, steps_per_epoch: int):
 # --------------------------------------------------------------------------- batches
 
 class DeviceData:
-    """A split's uint8 images resident on the training device."""
+    """A split's uint8 images resident on the training device, and its teachers' class
+    probabilities when the run distils (``soft``, ``training.distill``)."""
 
-    def __init__(self, split: Split, device: torch.device):
+    def __init__(self, split: Split, device: torch.device, soft: np.ndarray | None = None):
         self.images = torch.from_numpy(np.array(split.images, copy=True)).to(device)
         self.labels = torch.as_tensor(np.array(split.labels, dtype=np.int64)).to(device)
+        self.soft = None if soft is None else torch.as_tensor(soft, dtype=torch.float32).to(device)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -318,6 +321,9 @@ def train_one_epoch(model, criterion, optimizer, scheduler, data: DeviceData, cf
         with _shard_context(len(y[mine]), len(y), dist):
             loss, parts = batch_loss(criterion, logits.float(), embedding, y[mine],
                                      None if y_partner is None else y_partner[mine], lam)
+        if data.soft is not None:
+            loss, parts = with_distillation(loss, parts, logits.float(), data.soft[idx][mine],
+                                            cfg.data.soft_target_weight)
         share = loss_share(reduction, len(y[mine]), len(y))
         values = global_batch_values(loss, parts, share, dist)
         if not math.isfinite(values["loss"]):
@@ -472,7 +478,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.data = load_dataset(cfg.data, split_seed=cfg.seed)
         self.names = self.data.class_names
-        self.train_data = DeviceData(self.data.train, self.device)
+        soft = None if cfg.data.soft_targets is None else \
+            targets_for(cfg.data.soft_targets, self.data.train, len(self.names))
+        self.train_data = DeviceData(self.data.train, self.device, soft)
         self.val_data = DeviceData(self.data.val, self.device)
         self.test_data = DeviceData(self.data.test, self.device) if cfg.monitor_test else None
         self.model = to_run_format(build_model(cfg, len(self.names)).to(self.device), cfg)
