@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from fer_utils.config import stage_extras  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
+from fer_utils.training.distill import targets_cost_minutes  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "configs" / "fer2013_long" / "10_finetune_per_loss.yaml"
 
@@ -77,7 +79,8 @@ def candidate_row(config: str, run_dir: Path) -> dict:
     rows = pd.read_csv(run_dir / "metrics.csv")
     at = accuracy_at_minutes(rows, list(RECORD_MINUTES))
     machine = info.get("machine", {})
-    seed = yaml.safe_load((run_dir / "config.yaml").read_text()).get("seed", 0)
+    config_saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    seed = config_saved.get("seed", 0)
     row = {"config": config, "seed": seed, "commit": info.get("git", {}).get("sha", "")[:7],
            "cpu": (f"{machine['cpu_model']} ({machine.get('cpu_capability', '?')})" if "cpu_model" in machine
                    else "not recorded (run predates it)"),
@@ -86,8 +89,22 @@ def candidate_row(config: str, run_dir: Path) -> dict:
     row.update({"best_val_epoch": final["best_epoch"] + 1,
                 "val_acc_selected": round(100 * final["val"]["accuracy"], 2),
                 "test_acc_selected": round(100 * final["test"]["accuracy"], 2),
-                "train_min": round(final["train_time_s"] / 60, 1)})
+                "train_min": round(final["train_time_s"] / 60, 1),
+                "teacher_min": teacher_minutes(config_saved)})
     return row
+
+
+def teacher_minutes(config_saved: dict) -> float:
+    """Training minutes spent before the run on the teachers it distils from (0: none): a
+    distilled run's own minutes are not its recipe's cost."""
+    targets = config_saved.get("data", {}).get("soft_targets")
+    if not targets:
+        return 0.0
+    minutes = targets_cost_minutes(targets)
+    if math.isnan(minutes):
+        raise ValueError(f"{targets} does not record its teachers' training time (teacher_train_s); "
+                         "remake it with scripts/make_soft_targets.py")
+    return round(minutes, 1)
 
 
 def record_candidate(csv: Path, row: dict) -> None:

@@ -82,7 +82,7 @@ def time_to_accuracy(curves: dict[str, pd.DataFrame], target: float = 0.70, budg
                    edgecolors=color, zorder=3)
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
+    ax.set(xlabel="training minutes, teachers included (2 CPU cores)", ylabel="accuracy %",
            title="FER2013: accuracy per CPU-minute (circle: epoch chosen on validation)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -92,7 +92,8 @@ def time_to_accuracy(curves: dict[str, pd.DataFrame], target: float = 0.70, budg
 def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: float = 60.0):
     """Every recorded time-to-accuracy candidate (``benchmarks/time_to_accuracy.py --record``)
     as the model it chose on validation: PublicTest accuracy (filled) and validation accuracy
-    (hollow) against its training minutes, beside the hour and the target. Points carry a
+    (hollow) against its training minutes (a distilled run's teachers' minutes included:
+    ``teacher_min``), beside the hour and the target. Points carry a
     number (in minutes order) and a key in a panel beside the axes names each number's profile, epochs
     and minutes: several candidates end within a few minutes and a point of each other, where
     full labels would overlap. A run's host is in the record, not on the figure: minutes
@@ -102,24 +103,27 @@ def candidate_record(record: pd.DataFrame, target: float = 0.70, budget_min: flo
     if missing:
         raise ValueError(f"not a candidates' record: missing column(s) {', '.join(missing)}")
     fig, (ax, key_ax) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": [2, 1]})
-    ax.scatter(record["train_min"], record["test_acc_selected"], color="C0", zorder=3,
+    record = record.assign(teacher_min=record.get("teacher_min", 0.0))
+    record = record.assign(total_min=record["train_min"] + record["teacher_min"].fillna(0.0))
+    ax.scatter(record["total_min"], record["test_acc_selected"], color="C0", zorder=3,
                label="PublicTest (the model chosen on validation)")
-    ax.scatter(record["train_min"], record["val_acc_selected"], facecolors="none", edgecolors="C1",
+    ax.scatter(record["total_min"], record["val_acc_selected"], facecolors="none", edgecolors="C1",
                zorder=3, label="validation (what chose it)")
     key = []
-    for i, (_, row) in enumerate(record.sort_values("train_min").iterrows(), start=1):
+    for i, (_, row) in enumerate(record.sort_values("total_min").iterrows(), start=1):
         name = Path(str(row["config"])).parent.name or str(row["config"])
         name = name.removeprefix("fer2013_")  # the figure's title names the dataset
         # numbers alternate below and above their points: neighbours in minutes stay apart
-        ax.annotate(str(i), (row["train_min"], row["test_acc_selected"]), textcoords="offset points",
+        ax.annotate(str(i), (row["total_min"], row["test_acc_selected"]), textcoords="offset points",
                     xytext=(3, -10 if i % 2 else 4), fontsize=7)
-        key.append(f"{i:>2}  {name} ({row['epochs']} ep., {row['train_min']:.1f} min)")
+        teachers = f" + {row['teacher_min']:.1f} teacher" if row["teacher_min"] > 0 else ""
+        key.append(f"{i:>2}  {name} ({row['epochs']} ep., {row['train_min']:.1f}{teachers} min)")
     key_ax.axis("off")
     key_ax.text(0.0, 1.0, "\n".join(key), transform=key_ax.transAxes, va="top", fontsize=7,
                 family="monospace")
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
+    ax.set(xlabel="training minutes, teachers included (2 CPU cores)", ylabel="accuracy %",
            title="FER2013 candidates (one run each)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -111,6 +111,10 @@ def test_the_record_figure_draws_each_candidates_chosen_model_and_refuses_other_
     assert key.splitlines() == [" 1  a (60 ep., 49.2 min)", " 2  b (99 ep., 80.0 min)"]
     with pytest.raises(ValueError, match="missing column.*test_acc_selected"):
         candidate_record(record.drop(columns="test_acc_selected"))
+    # a distilled candidate stands at its own minutes plus its teachers'
+    ax, key_ax = candidate_record(record.assign(teacher_min=[0.0, 145.2])).axes
+    assert ax.collections[0].get_offsets().tolist() == [[49.2, 67.7], [225.2, 69.0]]
+    assert key_ax.texts[0].get_text().splitlines()[1] == " 2  b (99 ep., 80.0 + 145.2 teacher min)"
     with pytest.raises(ValueError, match="give --record too"):
         tta.main(["--config", str(ROOT / "configs" / "fer2013_progressive_ls_val" / "10_finetune_per_loss.yaml"),
                   "--no-train", "--record-figure", str(tmp_path / "x.png")])
@@ -273,8 +277,17 @@ def test_record_candidate_replaces_the_same_recipe_and_seed_on_the_same_cpu_only
     assert (row["commit"], row["cpu"], row["epochs"], row["test_acc_at_20_min"]) == ("abcdef1", "X (AVX2)", 3, 71.0)
     assert (row["best_val_epoch"], row["test_acc_selected"], row["train_min"]) == (2, 62.0, 3.0)
     assert row["seed"] == 0  # config.yaml names no seed: the config default
+    assert row["teacher_min"] == 0.0  # not distilled
     (run / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
     assert tta.candidate_row("configs/x.yaml", run)["seed"] == 1
+    targets = tmp_path / "targets.npz"  # a distilled run: its teachers' minutes come with it
+    np.savez(targets, teacher_train_s=np.array([600.0, 1200.0]))
+    (run / "config.yaml").write_text(f"model: {{backbone: resnet18_half_s1}}\nstages: [{{epochs: 3}}]\n"
+                                     f"data: {{soft_targets: {targets}}}\n")
+    assert tta.candidate_row("configs/x.yaml", run)["teacher_min"] == 30.0
+    np.savez(targets, prob=np.ones((1, 1)))
+    with pytest.raises(ValueError, match="does not record its teachers' training time"):
+        tta.candidate_row("configs/x.yaml", run)
     csv = tmp_path / "record.csv"
     tta.record_candidate(csv, row)
     tta.record_candidate(csv, {**row, "test_acc_selected": 63.0})  # rerun: replaces

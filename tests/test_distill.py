@@ -120,6 +120,9 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     n_train = 320
     assert len(targets["image_id"]) == n_train and len(set(targets["image_id"])) == n_train
     np.testing.assert_allclose(targets["prob"].sum(1), 1.0, atol=1e-5)
+    import json
+    seconds = json.loads((teacher / "metrics.json").read_text())["train_time_s"]
+    assert targets["teacher_train_s"].tolist() == [seconds]
     path = save_targets(tmp_path / "targets.npz", targets)
     student = train_run(load_config(None, tiny_overrides(
         tmp_path / "student", **common, **{"data.soft_targets": path})), progress=False)
@@ -135,6 +138,8 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     # a teacher averaged with itself is itself
     twice = teacher_targets([teacher, teacher])
     np.testing.assert_allclose(twice["prob"], targets["prob"], rtol=1e-6)
+    from fer_utils.training.distill import targets_cost_minutes
+    assert targets_cost_minutes(save_targets(tmp_path / "twice.npz", twice)) == pytest.approx(2 * seconds / 60)
 
 
 def test_notebook_parameters_reach_the_run_config_and_default_off():

@@ -97,7 +97,20 @@ def teacher_targets(run_dirs: list, *, root: str | None = None, device: str = "c
             raise ValueError(f"{run}: predicts {run_prob.shape[1]} classes, {run_dirs[0]} {probs[0].shape[1]}")
         probs.append(run_prob)
     return {"image_id": ids, "y_true": labels, "prob": np.mean(probs, axis=0).astype(np.float32),
-            "teachers": np.array([str(r) for r in run_dirs])}
+            "teachers": np.array([str(r) for r in run_dirs]),
+            "teacher_train_s": np.array([teacher_train_seconds(r) for r in map(Path, run_dirs)])}
+
+
+def teacher_train_seconds(run_dir: Path) -> float:
+    """A teacher's training time (its metrics.json): what the targets cost before any student."""
+    import json
+    return float(json.loads((Path(run_dir) / "metrics.json").read_text())["train_time_s"])
+
+
+def targets_cost_minutes(path: str | Path) -> float:
+    """The teachers' training minutes behind a soft-target file (NaN when it does not say)."""
+    with np.load(path) as f:
+        return float(f["teacher_train_s"].sum() / 60) if "teacher_train_s" in f.files else float("nan")
 
 
 def save_targets(path: str | Path, targets: dict) -> Path:
