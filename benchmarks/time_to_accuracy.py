@@ -184,9 +184,8 @@ def recipe_label(run_dir: Path) -> str:
         extras.append(f"augmentation {data['augmentation']}")
     if data.get("mixup"):
         extras.append(f"mixup {data['mixup']}")
-    if data.get("soft_targets"):
-        extras.append(f"distilled from {Path(data['soft_targets']).name} "
-                      f"(weight {data.get('soft_target_weight', 0.5):g})")
+    if data.get("soft_targets"):  # the file is in config.yaml; the legend keeps it short
+        extras.append(f"distilled (weight {data.get('soft_target_weight', 0.5):g})")
     if cfg.get("seed", 0):
         extras.append(f"seed {cfg['seed']}")
     return label + "".join(f", {x}" for x in extras)

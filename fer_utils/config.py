@@ -43,7 +43,8 @@ class DataConfig:
     #: Knowledge distillation (Hinton et al., 2015; in neither paper): an ``.npz`` of teacher
     #: probabilities per training image (``scripts/make_soft_targets.py``), or None. The run then
     #: trains on (1 - soft_target_weight) * its loss + soft_target_weight * the cross-entropy
-    #: between the teachers' probabilities and its own (``training.distill``).
+    #: between the teachers' probabilities and its own (``training.distill``); its logged
+    #: train_loss is that blend, its val_loss the run's own loss alone.
     soft_targets: str | None = None
     soft_target_weight: float = 0.5
     #: Stratified fraction of train held out for model selection when the dataset
@@ -319,10 +320,13 @@ def _check_soft_targets(cfg: RunConfig) -> None:
     is defined for (a mean-reduced loss: the soft term is a mean; no mixup: a blended image has
     no one teacher target)."""
     d = cfg.data
-    if d.soft_targets is None:
-        return
     if not (math.isfinite(d.soft_target_weight) and 0 < d.soft_target_weight <= 1):
         raise ValueError(f"data.soft_target_weight must be in (0, 1], got {d.soft_target_weight}")
+    if d.soft_targets is None:
+        return
+    if d.fold is not None:
+        raise ValueError("data.soft_targets serve one fixed training set; a K-fold run (data.fold) "
+                         "would need teachers per fold (not supported)")
     if not Path(d.soft_targets).is_file():
         raise ValueError(f"data.soft_targets: no such file: {d.soft_targets}")
     if d.mixup > 0:

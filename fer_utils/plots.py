@@ -82,7 +82,7 @@ def time_to_accuracy(curves: dict[str, pd.DataFrame], target: float = 0.70, budg
                    edgecolors=color, zorder=3)
     ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
     ax.axvline(budget_min, color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="training minutes, teachers included (2 CPU cores)", ylabel="accuracy %",
+    ax.set(xlabel="training minutes (2 CPU cores)", ylabel="accuracy %",
            title="FER2013: accuracy per CPU-minute (circle: epoch chosen on validation)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -6,8 +6,9 @@ or an ensemble) on every training image, keyed by image id.
         --root ../shared/data/fer2013 --out results/distill/fer2013_targets.npz
 
 Each teacher scores its train split and, when its validation was held out of train, that
-split too (so the file covers every training image whatever holdout the student draws),
-with its own test-time augmentation. Test images are never scored.
+split too (so the file covers every training image whatever holdout a student of the same
+dataset draws), with its own test-time augmentation. Test images are never scored; K-fold
+teachers (CK+, Oulu-CASIA folds) are refused: one file serves one fixed training set.
 """
 from __future__ import annotations
 

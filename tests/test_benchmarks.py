@@ -84,6 +84,9 @@ def test_recipe_label_names_a_non_default_warmup_and_the_figure_refuses_twin_lab
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
                                    "data: {augmentation: w_erase, mixup: 0.2}\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, augmentation w_erase, mixup 0.2"
+    (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\n"
+                                   "data: {soft_targets: /x/t.npz, soft_target_weight: 0.5}\n")
+    assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, distilled (weight 0.5)"
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 1\n")
     assert tta.recipe_label(b) == "resnet18_half_s1, 3 epochs, seed 1"
     (b / "config.yaml").write_text("model: {backbone: resnet18_half_s1}\nstages: [{epochs: 3}]\nseed: 0\n")

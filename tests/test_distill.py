@@ -77,6 +77,8 @@ def test_bad_target_files_are_refused_in_one_line(tmp_path):
         targets_for(tmp_path / "keys.npz", good, 3)
     with pytest.raises(ValueError, match="holds 3 classes, the dataset has 7"):
         targets_for(_file(tmp_path, ids, labels, prob), good, 7)
+    with pytest.raises(ValueError, match="appears twice"):
+        targets_for(_file(tmp_path, ["a", "a"], [0, 0], prob, "twice.npz"), good, 3)
     with pytest.raises(ValueError, match="not probabilities"):
         targets_for(_file(tmp_path, ids, labels, prob * 2, "p.npz"), good, 3)
     with pytest.raises(ValueError, match="no targets for 1 of 2 training images .first: c labelled 1"):
@@ -106,6 +108,10 @@ def test_distillation_settings_are_checked_before_training(tmp_path):
         load_config(None, [f"data.soft_targets={path}", "data.mixup=0.2"])
     with pytest.raises(ValueError, match="mean-reduced loss only"):
         load_config(None, [f"data.soft_targets={path}", "stages.0.reduction=sum"])
+    with pytest.raises(ValueError, match="K-fold run"):
+        load_config(None, [f"data.soft_targets={path}", "data.dataset=ckplus48", "data.fold=0"])
+    with pytest.raises(ValueError, match="soft_target_weight must be in"):  # even with no targets
+        load_config(None, ["data.soft_target_weight=2"])
     load_config(None, [f"data.soft_targets={path}", "data.soft_target_weight=1"])
 
 
@@ -130,6 +136,12 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     distilled = pd.read_csv(student / "metrics.csv")
     assert np.isfinite(distilled["train_distill"]).all()
     assert distilled["train_loss"].tolist() != plain["train_loss"].tolist()
+    assert distilled["val_loss"].tolist() != plain["val_loss"].tolist()  # it trained differently
+    # the file covers every training image, whatever holdout another seed draws
+    from fer_utils.data import load_dataset
+    other = load_config(None, tiny_overrides(tmp_path / "x", **common, seed=1))
+    other_train = load_dataset(other.data, split_seed=1).train
+    assert len(other_train) < n_train and targets_for(path, other_train, 8).shape == (len(other_train), 8)
     # the labels as targets: (1 - w) CE + w CE is the plain run up to rounding
     labels_only = save_targets(tmp_path / "labels.npz", {**targets, "prob": np.eye(targets["prob"].shape[1], dtype=np.float32)[targets["y_true"]]})
     same = train_run(load_config(None, tiny_overrides(

@@ -128,6 +128,8 @@ SETTINGS = {
     "center_ws_weighted_mean": ("center+weighted_softmax", "weighted_mean", {}, False),
     # mixup blends the global batch before the ranks take their shards
     "ws_weighted_mean_mixup": ("weighted_softmax", "weighted_mean", {}, False),
+    # distillation: each rank takes its shard's teacher probabilities
+    "softmax_mean_distill": ("softmax", "mean", {}, False),
 }
 #: data.mixup of the settings that use it
 MIXUP = {"ws_weighted_mean_mixup": 0.4}
@@ -148,7 +150,10 @@ def _tiny_training(setting: str, info: DistInfo, epochs: int = 2) -> dict:
                                 momentum=0.9)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     cfg = load_config(None, ["batch_size=7", "data.in_chans=1", f"data.mixup={MIXUP.get(setting, 0.0)}"])
-    data = DeviceData(Split(images, labels), CPU)
+    soft = None
+    if setting == "softmax_mean_distill":  # fixed teacher probabilities (weight 0.5, the default)
+        soft = torch.softmax(torch.as_tensor(rng.normal(size=(32, 4)), dtype=torch.float32), 1).numpy()
+    data = DeviceData(Split(images, labels), CPU, soft)
     train_model = wrap_ddp(model, CPU, info)
     ema = WeightAverage(model, 0.9)  # follows the model; changes nothing of its training
     logs = [train_one_epoch(train_model, criterion, optimizer, scheduler, data, cfg, CPU,
@@ -195,7 +200,7 @@ def test_an_error_on_rank_0_is_raised_on_every_rank(two_ranks):
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", ["wc_mean", "wc_sum_autograd", "ws_weighted_mean",
                                      "wc_weighted_mean", "center_ws_weighted_mean",
-                                     "ws_weighted_mean_mixup"])
+                                     "ws_weighted_mean_mixup", "softmax_mean_distill"])
 def test_two_process_epochs_equal_one_process_epochs_without_batchnorm(two_ranks, setting):
     """Same global batches, same augmentation, gradient of the global batch's loss, center
     update on the gathered batch: equal to one process up to summation order (1e-5)."""

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import io as fio
-from ..data import Split, load_dataset
+from ..data import Split
 
 #: The arrays of a soft-target file.
 TARGET_KEYS = ("image_id", "y_true", "prob")
@@ -45,33 +45,26 @@ def with_distillation(loss: torch.Tensor, parts: dict, logits: torch.Tensor,
     return (1.0 - weight) * loss + weight * soft, {**parts, "distill": soft.detach()}
 
 
-def _split_probabilities(run_dir: Path, root: str | None, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _training_probabilities(run_dir: Path, root: str | None, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image ids, labels, probabilities) of one teacher on every training image it can see:
-    its train split plus, when validation was held out of train, its validation split."""
-    from .evaluate import load_run
-    from .loop import DeviceData, predict, resolve_device
-    cfg, model = load_run(run_dir, device)
-    if root is not None:
-        cfg.data.root = root
-    data = load_dataset(cfg.data, split_seed=cfg.seed)
-    if "val_holdout" in data.info:
-        parts = [data.train, data.val]
-    elif cfg.data.val_from == "test":
+    its train split plus, when validation was held out of train, its validation split; sorted
+    by ``image_keys``."""
+    from .evaluate import load_run_data, split_probabilities
+    cfg, model, data = load_run_data(run_dir, root=root, device=device)
+    if cfg.data.val_from == "test":
         raise ValueError(f"{run_dir}: selected on the test split (val_from test); its teacher "
                          "targets would carry a test-selected model")
-    else:
-        parts = [data.train]  # the dataset's own validation split is not training data
-    ids, labels, probs = [], [], []
-    for part in parts:
-        if part.ids is None:
-            raise ValueError(f"{run_dir}: {cfg.data.dataset} gives its images no ids to key targets by")
-        out = predict(model, DeviceData(part, resolve_device(device)), cfg, resolve_device(device))
-        ids.append(np.asarray(part.ids).astype(str))
-        labels.append(np.asarray(part.labels, dtype=np.int64))
-        probs.append(out["prob"].cpu().numpy())
-    ids_all, labels_all = np.concatenate(ids), np.concatenate(labels)
-    order = np.argsort(image_keys(ids_all, labels_all), kind="stable")
-    return ids_all[order], labels_all[order], np.concatenate(probs)[order]
+    if cfg.data.fold is not None:
+        raise ValueError(f"{run_dir}: a K-fold run (fold {cfg.data.fold}) sees only its folds' "
+                         "images; soft targets serve one fixed training set")
+    parts = [data.train, data.val] if "val_holdout" in data.info else [data.train]
+    if any(part.ids is None for part in parts):
+        raise ValueError(f"{run_dir}: {cfg.data.dataset} gives its images no ids to key targets by")
+    ids = np.concatenate([np.asarray(part.ids).astype(str) for part in parts])
+    labels = np.concatenate([np.asarray(part.labels, dtype=np.int64) for part in parts])
+    probs = np.concatenate([split_probabilities(cfg, model, part, device) for part in parts])
+    order = np.argsort(image_keys(ids, labels), kind="stable")
+    return ids[order], labels[order], probs[order]
 
 
 def image_keys(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -81,14 +74,14 @@ def image_keys(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def teacher_targets(run_dirs: list, *, root: str | None = None, device: str = "cpu") -> dict:
-    """The teachers' mean probabilities on the training images, sorted by image id. Every
-    teacher must have scored the same images with the same labels and classes."""
+    """The teachers' mean probabilities on the training images, sorted by ``image_keys``.
+    Every teacher must have scored the same images with the same labels and classes."""
     if not run_dirs:
         raise ValueError("no teacher runs given")
     ids = labels = None
     probs = []
     for run in map(Path, run_dirs):
-        run_ids, run_labels, run_prob = _split_probabilities(run, root, device)
+        run_ids, run_labels, run_prob = _training_probabilities(run, root, device)
         if ids is None:
             ids, labels = run_ids, run_labels
         elif not (np.array_equal(ids, run_ids) and np.array_equal(labels, run_labels)):
@@ -132,8 +125,12 @@ def targets_for(path: str | Path, split: Split, num_classes: int) -> np.ndarray:
     keys = image_keys(ids, labels)
     order = np.argsort(keys, kind="stable")  # for the look-up below
     keys, prob = keys[order], prob[order]
-    if prob.ndim != 2 or prob.shape[1] != num_classes:
-        raise ValueError(f"{path}: holds {prob.shape[-1]} classes, the dataset has {num_classes}")
+    if prob.ndim != 2 or len(prob) != len(keys):
+        raise ValueError(f"{path}: prob must be one row of class probabilities per image, got shape {prob.shape}")
+    if prob.shape[1] != num_classes:
+        raise ValueError(f"{path}: holds {prob.shape[1]} classes, the dataset has {num_classes}")
+    if len(np.unique(keys)) != len(keys):
+        raise ValueError(f"{path}: an image (id and label) appears twice")
     if (prob < 0).any() or not np.allclose(prob.sum(1), 1.0, atol=1e-3):
         raise ValueError(f"{path}: rows are not probabilities (negative, or not summing to 1)")
     if split.ids is None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
 from ..choices import check_choice
 from ..config import TTAS, config_from_dict
-from ..data import load_dataset
+from ..data import Split, load_dataset
 from ..metrics import evaluate
 from .loop import DeviceData, build_model, predict, resolve_device, to_run_format
 
@@ -37,14 +38,10 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
     return cfg, to_run_format(model.to(resolve_device(device)), cfg).eval()
 
 
-def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
-                 split: str = "test", device: str = "cpu", bootstrap: int = 1000,
-                 save_predictions: str | Path | None = None, tta: str | None = None) -> dict:
-    """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``;
-    ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``; ``tta``
-    replaces the run's own test-time augmentation (e.g. ``tencrop`` for a run trained with
-    ``hflip``: compare them on ``val`` before looking at ``test``)."""
-    check_choice("split", split, SPLITS)
+def load_run_data(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
+                  device: str = "cpu", tta: str | None = None):
+    """(config, model, data) of a finished run: its best model and the splits its config loads
+    (``dataset`` / ``root`` replace the config's, ``tta`` its test-time augmentation)."""
     if tta is not None:
         check_choice("tta", tta, TTAS)
     cfg, model = load_run(run_dir, device)
@@ -57,13 +54,30 @@ def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str |
     if len(data.class_names) != model.num_classes:
         raise ValueError(f"run predicts {model.num_classes} classes but {cfg.data.dataset} has "
                          f"{len(data.class_names)}")
-    part = DeviceData(getattr(data, split), resolve_device(device))
-    out = predict(model, part, cfg, resolve_device(device))
-    y_prob = out["prob"].cpu().numpy()
-    result = evaluate(part.labels.cpu().numpy(), y_prob, data.class_names,
-                      n_bootstrap=bootstrap, seed=cfg.seed)
+    return cfg, model, data
+
+
+def split_probabilities(cfg, model, split: Split, device: str = "cpu") -> np.ndarray:
+    """The model's class probabilities for every image of ``split``, in order (with the
+    config's test-time augmentation)."""
+    out = predict(model, DeviceData(split, resolve_device(device)), cfg, resolve_device(device))
+    return out["prob"].cpu().numpy()
+
+
+def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
+                 split: str = "test", device: str = "cpu", bootstrap: int = 1000,
+                 save_predictions: str | Path | None = None, tta: str | None = None) -> dict:
+    """Metrics (with bootstrap intervals) of a run's best checkpoint on ``split``;
+    ``save_predictions`` writes each image's probabilities (and ids) to an ``.npz``; ``tta``
+    replaces the run's own test-time augmentation (e.g. ``tencrop`` for a run trained with
+    ``hflip``: compare them on ``val`` before looking at ``test``)."""
+    check_choice("split", split, SPLITS)
+    cfg, model, data = load_run_data(run_dir, dataset=dataset, root=root, device=device, tta=tta)
+    part = getattr(data, split)
+    y_true = np.asarray(part.labels, dtype=np.int64)
+    y_prob = split_probabilities(cfg, model, part, device)
+    result = evaluate(y_true, y_prob, data.class_names, n_bootstrap=bootstrap, seed=cfg.seed)
     if save_predictions is not None:
         from .. import io as fio
-        fio.save_npz(Path(save_predictions), {"y_true": part.labels.cpu().numpy(), "y_prob": y_prob,
-                                              **getattr(data, split).groups()})
+        fio.save_npz(Path(save_predictions), {"y_true": y_true, "y_prob": y_prob, **part.groups()})
     return {"run": str(run_dir), "dataset": cfg.data.dataset, "split": split, "tta": cfg.tta, **result}
