@@ -5,6 +5,7 @@ truncated mix, so checkpoints, metrics and tables survive interruptions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -79,6 +80,15 @@ def save_npz(path: str | Path, arrays: dict) -> Path:
         with open(p, "wb") as f:
             np.savez_compressed(f, **arrays)
     return _atomic(path, write)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def save_figure(path: str | Path, fig) -> Path:

@@ -132,6 +132,10 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     path = save_targets(tmp_path / "targets.npz", targets)
     student = train_run(load_config(None, tiny_overrides(
         tmp_path / "student", **common, **{"data.soft_targets": path})), progress=False)
+    import hashlib
+    info = json.loads((student / "run_info.json").read_text())
+    assert info["soft_targets_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert json.loads((teacher / "run_info.json").read_text())["soft_targets_sha256"] is None
     plain = pd.read_csv(teacher / "metrics.csv")
     distilled = pd.read_csv(student / "metrics.csv")
     assert np.isfinite(distilled["train_distill"]).all()

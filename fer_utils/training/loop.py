@@ -514,6 +514,9 @@ class Trainer:
         info["world_size"] = self.dist.world_size  # the number of training processes
         info["precision_used"] = effective_precision(self.cfg, self.device)
         info["stage1_from"] = self.stage1_from.name if self.stage1_from is not None else None
+        # the config names the teachers' file by path only: its hash says which file it was
+        info["soft_targets_sha256"] = (None if self.cfg.data.soft_targets is None
+                                       else fio.sha256_file(self.cfg.data.soft_targets))
         fio.write_json(self.run_dir / "run_info.json", info)
 
     def _adopt_stage1(self) -> dict:
