@@ -106,6 +106,19 @@ def targets_cost_minutes(path: str | Path) -> float:
         return float(f["teacher_train_s"].sum() / 60) if "teacher_train_s" in f.files else float("nan")
 
 
+def check_same_targets(run_dir: Path, soft_targets: str | None) -> None:
+    """Refuse to resume a distilled run on another targets file than the one it started with
+    (its run_info.json records the file's SHA-256; the config names it by path only)."""
+    import json
+    info_path = Path(run_dir) / "run_info.json"
+    if soft_targets is None or not info_path.is_file():
+        return
+    recorded = json.loads(info_path.read_text()).get("soft_targets_sha256")
+    if recorded is not None and recorded != fio.sha256_file(soft_targets):
+        raise ValueError(f"{run_dir} started on another version of {soft_targets} (SHA-256 "
+                         f"{recorded[:12]}...); restore that file or train a new run")
+
+
 def save_targets(path: str | Path, targets: dict) -> Path:
     return fio.save_npz(path, targets)
 
@@ -122,11 +135,12 @@ def targets_for(path: str | Path, split: Split, num_classes: int) -> np.ndarray:
             raise ValueError(f"{path}: not a soft-target file (no {', '.join(missing_keys)}; "
                              "write one with scripts/make_soft_targets.py)")
         ids, labels, prob = f["image_id"].astype(str), f["y_true"], f["prob"].astype(np.float32)
+    if prob.ndim != 2 or ids.ndim != 1 or not len(ids) == len(labels) == len(prob):
+        raise ValueError(f"{path}: needs one id, one label and one row of class probabilities per "
+                         f"image, got {len(ids)} ids, {len(labels)} labels, prob of shape {prob.shape}")
     keys = image_keys(ids, labels)
     order = np.argsort(keys, kind="stable")  # for the look-up below
     keys, prob = keys[order], prob[order]
-    if prob.ndim != 2 or len(prob) != len(keys):
-        raise ValueError(f"{path}: prob must be one row of class probabilities per image, got shape {prob.shape}")
     if prob.shape[1] != num_classes:
         raise ValueError(f"{path}: holds {prob.shape[1]} classes, the dataset has {num_classes}")
     if len(np.unique(keys)) != len(keys):

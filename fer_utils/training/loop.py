@@ -40,7 +40,7 @@ from .distributed import (SINGLE, DistInfo, all_gather_cat, all_reduce_sum, aver
                           average_gradients, barrier, init_from_env, local_device, on_main,
                           shard_slice, wrap_ddp)
 from .averaging import WeightAverage
-from .distill import targets_for, with_distillation
+from .distill import check_same_targets, targets_for, with_distillation
 from .rundir import run_info
 
 LOWER_IS_BETTER = {"loss"}
@@ -730,6 +730,7 @@ def _choose_run_dir(cfg: RunConfig, new_run_id: bool) -> tuple[Path, bool]:
     run_dir = run_dir_of(cfg)
     if not new_run_id:
         check_same_config(run_dir, cfg)
+        check_same_targets(run_dir, cfg.data.soft_targets)
     if is_finished(run_dir):
         if not new_run_id:
             print(f"{run_dir} already finished; nothing to do (pass new_run_id=True for a fresh copy)")
