@@ -18,6 +18,7 @@ images): say so when the teachers held out other images than the student.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,20 +97,21 @@ def teacher_targets(run_dirs: list, *, root: str | None = None, device: str = "c
 
 def teacher_train_seconds(run_dir: Path) -> float:
     """A teacher's training time (its metrics.json): what the targets cost before any student."""
-    import json
     return float(json.loads((Path(run_dir) / "metrics.json").read_text())["train_time_s"])
 
 
 def targets_cost_minutes(path: str | Path) -> float:
-    """The teachers' training minutes behind a soft-target file (NaN when it does not say)."""
+    """The teachers' training minutes behind a soft-target file."""
     with np.load(path) as f:
-        return float(f["teacher_train_s"].sum() / 60) if "teacher_train_s" in f.files else float("nan")
+        if "teacher_train_s" not in f.files:
+            raise ValueError(f"{path} does not record its teachers' training time (teacher_train_s); "
+                             "remake it with scripts/make_soft_targets.py")
+        return float(f["teacher_train_s"].sum() / 60)
 
 
 def check_same_targets(run_dir: Path, soft_targets: str | None) -> None:
     """Refuse to resume a distilled run on another targets file than the one it started with
     (its run_info.json records the file's SHA-256; the config names it by path only)."""
-    import json
     info_path = Path(run_dir) / "run_info.json"
     if soft_targets is None or not info_path.is_file():
         return
