@@ -5,7 +5,8 @@ from fer_utils.models import BACKBONES, create_model
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "vgg16", "inception_v3",
-                                  "efficientnet_lite0", "resnet18_s1", "resnet18_half_s1"])
+                                  "efficientnet_lite0", "resnet18_s1", "resnet18_half_s1",
+                                  "resnet18_mid_s1"])
 def test_heads_shapes_on_48px_grayscale(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=7, head="w", in_chans=1).eval()
@@ -101,7 +102,8 @@ def test_efficientnet_lite0_heads_channels_and_frozen_stages(in_chans, head):
     assert frozen == {"conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"}
 
 
-@pytest.mark.parametrize("name, width", [("resnet18_s1", 512), ("resnet18_half_s1", 256)])
+@pytest.mark.parametrize("name, width", [("resnet18_s1", 512), ("resnet18_half_s1", 256),
+                                         ("resnet18_mid_s1", 320)])
 @pytest.mark.parametrize("in_chans", [1, 3])
 @pytest.mark.parametrize("head", ["w", "f"])
 def test_full_resolution_stem_keeps_a_48px_face_at_24x24_into_layer1(name, width, in_chans, head):
@@ -119,3 +121,15 @@ def test_full_resolution_stem_keeps_a_48px_face_at_24x24_into_layer1(name, width
     # He-normal (fan-out) initialisation: std sqrt(2 / (out_channels * 9))
     expected = (2 / (conv1.out_channels * 9)) ** 0.5
     assert abs(conv1.weight.std().item() / expected - 1) < 0.1
+
+
+def test_mid_s1_widths_and_parameter_count():
+    """resnet18_mid_s1 is the ResNet-18 layout with its 64-channel stem and 32-64-160-320 stages."""
+    model = create_model("resnet18_mid_s1", num_classes=7, in_chans=1)
+    b = model.backbone
+    assert b.conv1.out_channels == 64
+    assert [getattr(b, f"layer{i}")[-1].conv2.out_channels for i in range(1, 5)] == [32, 64, 160, 320]
+    assert [len(getattr(b, f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]
+    half = create_model("resnet18_half_s1", num_classes=7, in_chans=1).backbone
+    n = lambda m: sum(p.numel() for p in m.parameters())
+    assert 1.4 < n(b) / n(half) < 1.6
