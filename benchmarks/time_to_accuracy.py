@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_utils.config import stage_extras  # noqa: E402
+from fer_utils.config import SOFT_TARGET_WEIGHT, stage_extras  # noqa: E402
 from fer_utils.study import paper_w_configs_from_parameters  # noqa: E402
 from fer_utils.training import run_dir_of, train_run  # noqa: E402
 from fer_utils.training.distill import targets_cost_minutes  # noqa: E402
@@ -178,7 +178,7 @@ def recipe_label(run_dir: Path) -> str:
     if data.get("mixup"):
         extras.append(f"mixup {data['mixup']}")
     if data.get("soft_targets"):  # the file is in config.yaml; the legend keeps it short
-        extras.append(f"distilled (weight {data.get('soft_target_weight', 0.5):g})")
+        extras.append(f"distilled (weight {data.get('soft_target_weight', SOFT_TARGET_WEIGHT):g})")
     if cfg.get("seed", 0):
         extras.append(f"seed {cfg['seed']}")
     return label + "".join(f", {x}" for x in extras)

@@ -21,6 +21,9 @@ from .choices import check_choice
 #: Default one-cycle warm-up fraction: PyTorch's pct_start default, and every published run's.
 ONECYCLE_WARMUP = 0.3
 
+#: Default share of a distilled run's loss that follows the teachers (``data.soft_target_weight``).
+SOFT_TARGET_WEIGHT = 0.5
+
 
 @dataclass
 class DataConfig:
@@ -46,7 +49,7 @@ class DataConfig:
     #: between the teachers' probabilities and its own (``training.distill``); its logged
     #: train_loss is that blend, its val_loss the run's own loss alone.
     soft_targets: str | None = None
-    soft_target_weight: float = 0.5
+    soft_target_weight: float = SOFT_TARGET_WEIGHT
     #: Stratified fraction of train held out for model selection when the dataset
     #: has no validation split of its own.
     val_fraction: float = 0.1

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from . import io as fio
-from .config import stage_extras
+from .config import SOFT_TARGET_WEIGHT, stage_extras
 from .metrics import wilson_interval
 from .paths import PROJECT_ROOT
 
@@ -45,7 +45,7 @@ def _distillation(data: dict) -> str:
     if not data.get("soft_targets"):
         return ""
     return (f"; distilled from the teacher probabilities `{Path(data['soft_targets']).name}` "
-            f"(weight {data.get('soft_target_weight', 0.5):g})")
+            f"(weight {data.get('soft_target_weight', SOFT_TARGET_WEIGHT):g})")
 
 
 def is_model_folder(path: str | Path) -> bool:

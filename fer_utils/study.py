@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from .choices import check_choice
 from .paths import project_path
-from .config import ONECYCLE_WARMUP, RunConfig, config_from_dict, load_config, validate_config
+from .config import (ONECYCLE_WARMUP, SOFT_TARGET_WEIGHT, RunConfig, config_from_dict, load_config,
+                     validate_config)
 from .reported import PAPER_F_STRATEGIES, PAPER_W_LOSSES
 from .training import is_finished, run_dir_of, stage1_donor, stage1_twins, train_run
 
@@ -24,7 +25,7 @@ __all__ = ["PAPER_W_LOSSES", "PAPER_F_STRATEGIES", "STRATEGIES", "base_config",
 def base_config(*, dataset: str, root: str | None = None, data_params: dict | None = None,
                 image_size: int = 64, in_chans: int = 3, batch_size: int = 36,
                 augmentation: str = "w", mixup: float = 0.0, soft_targets: str | None = None,
-                soft_target_weight: float = 0.5, normalization: str = "imagenet",
+                soft_target_weight: float = SOFT_TARGET_WEIGHT, normalization: str = "imagenet",
                 precision: str = "fp32", device: str = "auto", runs_dir: str = "runs",
                 bootstrap: int = 1000, select_metric: str = "accuracy", tta: str = "none",
                 monitor_test: bool = False, channels_last: bool = False,
@@ -272,7 +273,7 @@ def _base_from_parameters(p: dict, default_augmentation: str) -> dict:
                        augmentation=p.get("AUGMENTATION", default_augmentation),
                        mixup=p.get("MIXUP", 0.0),
                        soft_targets=str(project_path(p["SOFT_TARGETS"])) if p.get("SOFT_TARGETS") else None,
-                       soft_target_weight=p.get("SOFT_TARGET_WEIGHT", 0.5),
+                       soft_target_weight=p.get("SOFT_TARGET_WEIGHT", SOFT_TARGET_WEIGHT),
                        normalization=p.get("NORMALIZATION", "imagenet"),
                        precision=p.get("PRECISION", "fp32"), device=p.get("DEVICE", "auto"),
                        runs_dir=str(project_path(p.get("RUNS_DIR", "runs"))),
