@@ -142,9 +142,9 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     assert json.loads((teacher / "run_info.json").read_text())["soft_targets_sha256"] is None
     from fer_utils.training.distill import check_same_targets
     check_same_targets(student, str(path))  # the same file: resumable
-    other = save_targets(tmp_path / "other.npz", {**targets, "prob": targets["prob"][::-1].copy()})
+    changed = save_targets(tmp_path / "other.npz", {**targets, "prob": targets["prob"][::-1].copy()})
     with pytest.raises(ValueError, match="started on another version"):
-        check_same_targets(student, str(other))
+        check_same_targets(student, str(changed))
     plain = pd.read_csv(teacher / "metrics.csv")
     distilled = pd.read_csv(student / "metrics.csv")
     assert np.isfinite(distilled["train_distill"]).all()
@@ -152,8 +152,8 @@ def test_a_teachers_targets_train_a_student(tmp_path):
     assert distilled["val_loss"].tolist() != plain["val_loss"].tolist()  # it trained differently
     # the file covers every training image, whatever holdout another seed draws
     from fer_utils.data import load_dataset
-    other = load_config(None, tiny_overrides(tmp_path / "x", **common, seed=1))
-    other_train = load_dataset(other.data, split_seed=1).train
+    seed1 = load_config(None, tiny_overrides(tmp_path / "x", **common, seed=1))
+    other_train = load_dataset(seed1.data, split_seed=1).train
     assert len(other_train) < n_train and targets_for(path, other_train, 8).shape == (len(other_train), 8)
     # the labels as targets: (1 - w) CE + w CE is the plain run up to rounding
     labels_only = save_targets(tmp_path / "labels.npz", {**targets, "prob": np.eye(targets["prob"].shape[1], dtype=np.float32)[targets["y_true"]]})

@@ -60,8 +60,8 @@ def load_run_data(run_dir: str | Path, *, dataset: str | None = None, root: str 
 def split_probabilities(cfg, model, split: Split, device: str = "cpu") -> np.ndarray:
     """The model's class probabilities for every image of ``split``, in order (with the
     config's test-time augmentation)."""
-    out = predict(model, DeviceData(split, resolve_device(device)), cfg, resolve_device(device))
-    return out["prob"].cpu().numpy()
+    dev = resolve_device(device)
+    return predict(model, DeviceData(split, dev), cfg, dev)["prob"].cpu().numpy()
 
 
 def evaluate_run(run_dir: str | Path, *, dataset: str | None = None, root: str | None = None,
